@@ -1,0 +1,66 @@
+# Two commands on a fresh machine: `make run` serves the API, `make test` passes the tests.
+# Everything below installs itself into .venv from the pinned constraints.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run seed test lint format typecheck bench clean help graphiql
+
+help:
+	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
+	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
+	@echo "make lint   - ruff (lint + format check) and mypy"
+	@echo "make bench  - the benchmark suite (see README)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+seed: install
+	$(BIN)/batchery seed --if-empty
+
+run: seed graphiql
+	$(BIN)/batchery serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app schema loaders
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+
+# GraphiQL's assets, fetched from the npm registry into an ignored folder (no CDN at run time).
+GRAPHIQL_DIR := app/http/static/vendor
+GRAPHIQL_STAMP := $(GRAPHIQL_DIR)/.stamp
+
+$(GRAPHIQL_STAMP):
+	@mkdir -p $(GRAPHIQL_DIR)
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	if npm pack --silent graphiql@3.8.3 react@18.3.1 react-dom@18.3.1 >/dev/null 2>&1; then \
+	  tar xzf graphiql-3.8.3.tgz package/graphiql.min.js package/graphiql.min.css && \
+	  tar xzf react-18.3.1.tgz package/umd/react.production.min.js && \
+	  tar xzf react-dom-18.3.1.tgz package/umd/react-dom.production.min.js && \
+	  cp package/graphiql.min.js package/graphiql.min.css package/umd/*.js $(CURDIR)/$(GRAPHIQL_DIR)/ && \
+	  touch $(CURDIR)/$(GRAPHIQL_STAMP); \
+	else \
+	  echo "note: could not fetch GraphiQL from the npm registry (is npm installed?); /graphql will say how to fix it"; \
+	fi; rm -rf $$tmp
+
+graphiql: $(GRAPHIQL_STAMP)

@@ -1,0 +1,153 @@
+"""The bakery data model: SQLAlchemy 2 typed ORM classes, knowing nothing of GraphQL."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    TypeDecorator,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Region(enum.Enum):
+    NORTH_EAST = "NORTH_EAST"
+    NORTH_WEST = "NORTH_WEST"
+    SOUTH_EAST = "SOUTH_EAST"
+    SOUTH_WEST = "SOUTH_WEST"
+    CENTRAL = "CENTRAL"
+
+
+class OrderStatus(enum.Enum):
+    PLACED = "PLACED"
+    BAKING = "BAKING"
+    READY = "READY"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware on every dialect: SQLite stores naive text, so normalise to UTC both ways."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> SAEnum:
+    # Stored as plain strings with a CHECK: portable, and readable in a SQL shell.
+    return SAEnum(enum_class, name=name, native_enum=False, create_constraint=True, length=16)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+bakery_suppliers = Table(
+    "bakery_suppliers",
+    Base.metadata,
+    Column("bakery_id", ForeignKey("bakeries.id", ondelete="CASCADE"), primary_key=True),
+    Column("supplier_id", ForeignKey("suppliers.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_bakery_suppliers_supplier", "supplier_id", "bakery_id"),
+)
+
+
+class Bakery(Base):
+    __tablename__ = "bakeries"
+    __table_args__ = (CheckConstraint("length(name) > 0", name="ck_bakeries_name_not_empty"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[Region] = mapped_column(_enum(Region, "region"), index=True)
+
+
+class Baker(Base):
+    __tablename__ = "bakers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100), index=True)
+    bakery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bakeries.id", ondelete="SET NULL"), index=True
+    )
+    # Not unique on purpose: data may (wrongly) name two managers, and the API must say so.
+    is_manager: Mapped[bool] = mapped_column(default=False)
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class CakeOrder(Base):
+    __tablename__ = "cake_orders"
+    __table_args__ = (
+        CheckConstraint("current_total >= 0", name="ck_cake_orders_total_not_negative"),
+        # Serves "newest N orders of a bakery" straight from the index.
+        Index("ix_cake_orders_bakery_newest", "bakery_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    bakery_id: Mapped[int] = mapped_column(ForeignKey("bakeries.id", ondelete="CASCADE"))
+    written_phrase: Mapped[str] = mapped_column(String(500))
+    current_total: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum(OrderStatus, "order_status"), default=OrderStatus.PLACED
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (CheckConstraint("stock >= 0", name="ck_products_stock_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("cake_orders.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,104 @@
+"""Settings, read once from `BATCHERY_*` environment variables.
+
+Every field below is documented in the README's configuration table; `Settings.from_env` is the
+only place that reads the environment, so tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+PREFIX = "BATCHERY_"
+
+BatchMutations = Literal["concurrent", "serial"]
+
+
+class SettingsError(ValueError):
+    """A `BATCHERY_*` variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("data")
+    # Empty means "an SQLite file inside data_dir".
+    database_url: str = ""
+    log_level: str = "info"
+
+    # Resolver batching.
+    # Parents per batched statement: high enough that one level is one statement in practice,
+    # low enough to stay under the databases' bound on bind parameters (32,766).
+    loader_max_batch_size: int = 10_000
+    max_page_size: int = 1000
+
+    # Transport.
+    max_batch_operations: int = 100
+    batch_concurrency: int = 0
+    batch_mutations: BatchMutations = "concurrent"
+    max_body_bytes: int = 100 * 1024 * 1024
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_files: int = 20
+    max_operations_bytes: int = 1024 * 1024
+    max_query_depth: int = 15
+    max_query_tokens: int = 10_000
+    max_aliases: int = 200
+    csrf_required: bool = True
+    graphiql: bool = True
+    document_cache_size: int = 512
+
+    # Bulk operations.
+    bulk_enabled: bool = True
+    max_records_per_batch: int = 200
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'batchery.db').resolve()}"
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, hints[f.name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, raw: str, hint: Any) -> Any:
+    variable = PREFIX + name.upper()
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{variable} must be true or false, got {raw!r}")
+    if hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{variable} must be a whole number, got {raw!r}") from None
+    if hint is Path:
+        return Path(raw)
+    choices = get_args(hint)
+    if choices:
+        if raw not in choices:
+            raise SettingsError(f"{variable} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+    return raw

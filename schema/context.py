@@ -1,0 +1,52 @@
+"""What every resolver finds on `info.context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.reads import Reader
+from app.settings import Settings
+from loaders.field import LoaderRegistry
+
+
+@dataclass(slots=True)
+class Context:
+    engine: AsyncEngine
+    reader: Reader
+    settings: Settings
+    loaders: LoaderRegistry
+    # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
+    request: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        reader: Reader | None = None,
+        loaders: LoaderRegistry | None = None,
+        request: Any = None,
+    ) -> Context:
+        return cls(
+            engine=engine,
+            reader=reader or Reader(engine),
+            settings=settings,
+            loaders=loaders or LoaderRegistry(settings.loader_max_batch_size),
+            request=request,
+        )
+
+    def with_fresh_loaders(self) -> Context:
+        """The same context with loaders of its own: what each mutation operation gets."""
+        return Context(
+            engine=self.engine,
+            reader=self.reader,
+            settings=self.settings,
+            loaders=LoaderRegistry(self.settings.loader_max_batch_size),
+            request=self.request,
+            extras=self.extras,
+        )

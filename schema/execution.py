@@ -1,0 +1,156 @@
+"""The execution seam: every transport runs GraphQL through `Executor`, and only through it.
+
+It owns what is the same for every operation whatever carried it: parsing and validating (cached,
+since validation is the largest fixed cost per request), the query limits (tokens, depth, aliases),
+running the operation, and hiding unexpected errors from clients. A faster executor can replace
+`execute` here without any transport noticing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.pyutils import is_awaitable
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
+
+from app.db.writes import ConstraintViolation
+from app.settings import Settings
+from loaders.builder import TooManyResults
+
+logger = logging.getLogger("batchery.execution")
+
+# Exceptions whose message is written for the client; any other exception is an internal fault.
+USER_FACING_ERRORS: tuple[type[Exception], ...] = (TooManyResults, ConstraintViolation)
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """One operation as a client sent it (one element of a batch)."""
+
+    query: str | None
+    variables: Mapping[str, Any] | None = None
+    operation_name: str | None = None
+    extensions: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    """A parsed and validated document, or the errors that stopped it."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...] = ()
+    operations: Mapping[str | None, OperationType] = field(default_factory=dict)
+
+    def operation_type(self, operation_name: str | None) -> OperationType | None:
+        """The type of the operation that would run, or None when it cannot be chosen."""
+        if operation_name is None:
+            if len(self.operations) == 1:
+                return next(iter(self.operations.values()))
+            return None
+        return self.operations.get(operation_name)
+
+
+class Executor:
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+        self.schema = schema
+        self.graphql_schema = schema._schema
+        self.settings = settings
+        self.rules = (
+            *specified_rules,
+            depth_limit_rule(settings.max_query_depth, None),
+            max_aliases_rule(settings.max_aliases),
+        )
+        self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
+
+    def prepare(self, query: str) -> PreparedDocument:
+        """Parse and validate `query`, reusing the outcome for the same text (bounded LRU)."""
+        cached = self._cache.get(query)
+        if cached is not None:
+            self._cache.move_to_end(query)
+            return cached
+        prepared = self._prepare(query)
+        self._cache[query] = prepared
+        if len(self._cache) > self.settings.document_cache_size:
+            self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare(self, query: str) -> PreparedDocument:
+        try:
+            document = parse(query, max_tokens=self.settings.max_query_tokens)
+        except GraphQLError as error:
+            return PreparedDocument(None, (error,))
+        errors = validate(self.graphql_schema, document, self.rules)
+        if errors:
+            return PreparedDocument(None, tuple(errors))
+        operations = {
+            (node.name.value if node.name else None): node.operation
+            for node in document.definitions
+            if isinstance(node, OperationDefinitionNode)
+        }
+        return PreparedDocument(document, (), operations)
+
+    async def execute(
+        self,
+        prepared: PreparedDocument,
+        request: GraphQLRequest,
+        context: Any,
+        root_value: Any = None,
+    ) -> ExecutionResult:
+        if prepared.document is None:
+            return ExecutionResult(None, list(prepared.errors))
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            root_value=root_value,
+            context_value=context,
+            variable_values=dict(request.variables) if request.variables is not None else None,
+            operation_name=request.operation_name,
+        )
+        if is_awaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        if result.errors:
+            result.errors = [self.mask(error) for error in result.errors]
+        return result
+
+    async def run(self, request: GraphQLRequest, context: Any) -> ExecutionResult:
+        """Prepare and execute in one call (what tests and in-process callers want)."""
+        if request.query is None:
+            error = GraphQLError("The request has no query: send it in the `query` field.")
+            return ExecutionResult(None, [error])
+        return await self.execute(self.prepare(request.query), request, context)
+
+    @staticmethod
+    def mask(error: GraphQLError) -> GraphQLError:
+        """Keep errors meant for clients; replace unexpected faults by a generic message."""
+        original = error.original_error
+        if original is None or isinstance(original, (GraphQLError, *USER_FACING_ERRORS)):
+            return error
+        logger.error(
+            "unexpected error resolving %s", ".".join(map(str, error.path or ())), exc_info=original
+        )
+        return GraphQLError(
+            INTERNAL_ERROR_MESSAGE,
+            nodes=error.nodes,
+            path=error.path,
+            original_error=None,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )

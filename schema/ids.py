@@ -1,0 +1,23 @@
+"""Global ids are the row's integer key as a string; anything else simply matches nothing."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+
+def parse_pk(value: str | int) -> int | None:
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        return None
+    return pk if pk > 0 else None
+
+
+def require_pk(value: str | int, argument: str) -> int:
+    pk = parse_pk(value)
+    if pk is None:
+        raise GraphQLError(
+            f"{argument} must be the id of an existing record, got {value!r}",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    return pk

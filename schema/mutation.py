@@ -1,0 +1,27 @@
+"""Root mutation fields."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.db import writes
+from schema.ids import require_pk
+from schema.types import CakeOrder
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Adds to an order's total. Atomic in the database: "
+        "concurrent calls never lose an update."
+    )
+    async def add_money(
+        self, info: Info, order_id: strawberry.ID, dollars_to_add: int
+    ) -> CakeOrder:
+        pk = require_pk(order_id, "orderId")
+        row = await writes.add_money(info.context.engine, pk, dollars_to_add)
+        if row is None:
+            raise GraphQLError(f"no cake order has id {order_id}", extensions={"code": "NOT_FOUND"})
+        return CakeOrder.from_row(row)

@@ -1,0 +1,243 @@
+"""The object types of the API and the batch functions behind their nested fields.
+
+Every nested field that touches the database is a `batch_field`: it is resolved once per level of
+the query for all parents together, so the query costs one statement per level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from loaders.builder import BatchResult, from_sources
+from loaders.field import batch_field
+from schema.enums import OrderStatus, Region
+
+Row = Any  # a SQLAlchemy Core row; attribute access by column name
+
+
+def page_size(info: Info, requested: int | None, argument: str) -> int:
+    """`first`/`limitTo`: negative is an error; more than the configured maximum is capped."""
+    maximum: int = info.context.settings.max_page_size
+    if requested is None:
+        return maximum
+    if requested < 0:
+        raise GraphQLError(
+            f"{argument} must be zero or more, got {requested}",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    return min(requested, maximum)
+
+
+# ---- batch functions: all parents of one level in, each parent's share out ----
+
+
+async def bakery_orders(
+    bakeries: list[Bakery], info: Info, limit_to: int | None = 15
+) -> BatchResult[CakeOrder]:
+    limit = page_size(info, limit_to, "limitTo")
+    rows = await info.context.reader.newest_orders([b.pk for b in bakeries], limit)
+    return from_sources(bakeries).with_results(
+        [CakeOrder.from_row(row) for row in rows], key=lambda order: order.bakery_pk
+    )
+
+
+async def bakery_order_counts(bakeries: list[Bakery], info: Info) -> dict[int, int]:
+    rows = await info.context.reader.order_counts([b.pk for b in bakeries])
+    counts = {row.bakery_id: row.count for row in rows}
+    return {bakery.pk: counts.get(bakery.pk, 0) for bakery in bakeries}
+
+
+async def bakery_manager(bakeries: list[Bakery], info: Info) -> BatchResult[Baker]:
+    rows = await info.context.reader.managers([b.pk for b in bakeries])
+    return from_sources(bakeries).with_results(
+        [Baker.from_row(row) for row in rows], key=lambda baker: baker.bakery_pk
+    )
+
+
+async def bakery_suppliers(bakeries: list[Bakery], info: Info) -> BatchResult[Supplier]:
+    rows = await info.context.reader.suppliers_of_bakeries([b.pk for b in bakeries])
+    # A supplier shared by several bakeries is built once and listed under each of them.
+    shared: dict[int, Supplier] = {}
+    return from_sources(bakeries).with_pairs(
+        (row.bakery_id, shared.get(row.id) or shared.setdefault(row.id, Supplier.from_row(row)))
+        for row in rows
+    )
+
+
+async def supplier_bakeries(suppliers: list[Supplier], info: Info) -> BatchResult[Bakery]:
+    rows = await info.context.reader.bakeries_of_suppliers([s.pk for s in suppliers])
+    shared: dict[int, Bakery] = {}
+    return from_sources(suppliers).with_pairs(
+        (row.supplier_id, shared.get(row.id) or shared.setdefault(row.id, Bakery.from_row(row)))
+        for row in rows
+    )
+
+
+async def bakeries_by_id(info: Info, ids: Sequence[int]) -> dict[int, Bakery]:
+    rows = await info.context.reader.bakeries_by_id(sorted(set(ids)))
+    return {row.id: Bakery.from_row(row) for row in rows}
+
+
+async def order_bakery(orders: list[CakeOrder], info: Info) -> dict[int, Bakery | None]:
+    found = await bakeries_by_id(info, [o.bakery_pk for o in orders])
+    return {order.pk: found.get(order.bakery_pk) for order in orders}
+
+
+async def baker_bakery(bakers: list[Baker], info: Info) -> dict[int, Bakery | None]:
+    found = await bakeries_by_id(info, [b.bakery_pk for b in bakers if b.bakery_pk is not None])
+    return {baker.pk: found.get(baker.bakery_pk) if baker.bakery_pk else None for baker in bakers}
+
+
+async def order_photo(orders: list[CakeOrder], info: Info) -> BatchResult[Photo]:
+    rows = await info.context.reader.latest_photos([o.pk for o in orders])
+    return from_sources(orders).with_results(
+        [Photo.from_row(row) for row in rows], key=lambda photo: photo.order_pk
+    )
+
+
+# ---- object types ----
+
+
+@strawberry.type
+class Bakery:
+    pk: strawberry.Private[int]
+    id: strawberry.ID
+    external_id: str | None
+    name: str
+    region: Region
+
+    orders: list[CakeOrder] = batch_field(
+        bakery_orders,
+        description="Newest first (createdAt desc, then id desc). "
+        "1 source -> N results: [] when there are none. Batched.",
+    )
+    order_count: int = batch_field(bakery_order_counts, description="Batched aggregate.")
+    manager: Baker | None = batch_field(
+        bakery_manager,
+        description="1 source -> 1 result (sibling relation). "
+        "null when the bakery has no manager. Batched.",
+    )
+    suppliers: list[Supplier] = batch_field(
+        bakery_suppliers, description="N sources -> N results (many-to-many). Batched."
+    )
+
+    @classmethod
+    def from_row(cls, row: Row) -> Bakery:
+        return cls(
+            pk=row.id,
+            id=strawberry.ID(str(row.id)),
+            external_id=row.external_id,
+            name=row.name,
+            region=row.region,
+        )
+
+
+@strawberry.type
+class CakeOrder:
+    pk: strawberry.Private[int]
+    bakery_pk: strawberry.Private[int]
+    id: strawberry.ID
+    external_id: str | None
+    written_phrase: str
+    current_total: int = strawberry.field(description="Whole dollars.")
+    status: OrderStatus
+    created_at: datetime
+
+    bakery: Bakery = batch_field(order_bakery, description="N -> 1. Batched.")
+    photo: Photo | None = batch_field(
+        order_photo, description="The last photo uploaded for this order, if any. Batched."
+    )
+
+    @classmethod
+    def from_row(cls, row: Row) -> CakeOrder:
+        return cls(
+            pk=row.id,
+            bakery_pk=row.bakery_id,
+            id=strawberry.ID(str(row.id)),
+            external_id=row.external_id,
+            written_phrase=row.written_phrase,
+            current_total=row.current_total,
+            status=row.status,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Baker:
+    pk: strawberry.Private[int]
+    bakery_pk: strawberry.Private[int | None]
+    id: strawberry.ID
+    first_name: str
+    last_name: str
+
+    bakery: Bakery | None = batch_field(baker_bakery)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Baker:
+        return cls(
+            pk=row.id,
+            bakery_pk=row.bakery_id,
+            id=strawberry.ID(str(row.id)),
+            first_name=row.first_name,
+            last_name=row.last_name,
+        )
+
+
+@strawberry.type
+class Supplier:
+    pk: strawberry.Private[int]
+    id: strawberry.ID
+    name: str
+
+    bakeries: list[Bakery] = batch_field(supplier_bakeries, description="Batched.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Supplier:
+        return cls(pk=row.id, id=strawberry.ID(str(row.id)), name=row.name)
+
+
+@strawberry.type
+class Product:
+    pk: strawberry.Private[int]
+    id: strawberry.ID
+    name: str
+    stock: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Product:
+        return cls(pk=row.id, id=strawberry.ID(str(row.id)), name=row.name, stock=row.stock)
+
+
+@strawberry.type
+class Photo:
+    pk: strawberry.Private[int]
+    order_pk: strawberry.Private[int]
+    id: strawberry.ID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+    @strawberry.field(
+        description="Where the bytes can be fetched back with GET (a path on this server)."
+    )
+    def url(self) -> str:
+        return f"/photos/{self.pk}"
+
+    @classmethod
+    def from_row(cls, row: Row) -> Photo:
+        return cls(
+            pk=row.id,
+            order_pk=row.order_id,
+            id=strawberry.ID(str(row.id)),
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+            sha256=row.sha256,
+        )
