@@ -6,8 +6,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.db.engine import create_engine, create_tables
@@ -24,25 +25,29 @@ from schema.execution import Executor
 logger = logging.getLogger("batchery")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
+    """The application. Pass `engine` to serve a database you own (tests, embedding): it is then
+    neither created nor disposed here."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
-        await create_tables(engine)
+        own_engine = engine is None
+        db = engine or create_engine(settings.resolved_database_url)
+        await create_tables(db)
         # Counted from here on: the metric is about serving requests, not start-up checks.
-        stop_counting = listen_statements(engine, metrics.count_statement)
-        app.state.engine = engine
-        app.state.reader = Reader(engine)
+        stop_counting = listen_statements(db, metrics.count_statement)
+        app.state.engine = db
+        app.state.reader = Reader(db)
         try:
             yield
         finally:
             stop_counting()
-            await engine.dispose()
+            if own_engine:
+                await db.dispose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -1,11 +1,19 @@
-"""The Batchery GraphQL schema (Strawberry), independent of any transport."""
+"""The Batchery GraphQL schema (Strawberry), independent of any transport.
+
+Each feature contributes its own mutation class; they are merged into the one `Mutation` type.
+"""
 
 from __future__ import annotations
 
 import strawberry
+from strawberry.tools import merge_types
 
-from schema.mutation import Mutation
+from schema.mutation import OrderMutation
 from schema.query import Query
+
+MUTATIONS: tuple[type, ...] = (OrderMutation,)
+
+Mutation = merge_types("Mutation", MUTATIONS)
 
 
 def build_schema() -> strawberry.Schema:

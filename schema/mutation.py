@@ -12,7 +12,7 @@ from schema.types import CakeOrder
 
 
 @strawberry.type
-class Mutation:
+class OrderMutation:
     @strawberry.mutation(
         description="Adds to an order's total. Atomic in the database: "
         "concurrent calls never lose an update."

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import create_engine, create_tables, drop_tables
 from app.db.seed import SeedSize, seed
+from app.main import create_app
 from app.settings import Settings
 
 POSTGRES_URL = os.environ.get(
@@ -133,6 +136,32 @@ async def empty_engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
+
+
+AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def app_client(engine: AsyncEngine, settings: Settings) -> AppClient:
+    """`async with app_client(max_files=2) as client:` - the app on the test's database, with
+    settings changed as given, its lifespan run, in the test's own event loop."""
+
+    @asynccontextmanager
+    async def make(**changes: object) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(settings.replace(**changes), engine=engine)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                c.app = app  # type: ignore[attr-defined]
+                yield c
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def client(app_client: AppClient) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client() as c:
+        yield c
 
 
 @pytest.fixture(autouse=True)
