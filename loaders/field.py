@@ -48,9 +48,6 @@ class LoaderRegistry:
             loader = self._loaders[key] = make()
         return loader
 
-    def __len__(self) -> int:
-        return len(self._loaders)
-
 
 class HasLoaders(Protocol):
     loaders: LoaderRegistry

@@ -34,9 +34,11 @@ class Context:
     ) -> Context:
         return cls(
             engine=engine,
-            reader=reader or Reader(engine),
+            reader=reader if reader is not None else Reader(engine),
             settings=settings,
-            loaders=loaders or LoaderRegistry(settings.loader_max_batch_size),
+            loaders=loaders
+            if loaders is not None
+            else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
         )
 

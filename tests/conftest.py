@@ -26,7 +26,7 @@ POSTGRES_URL = os.environ.get(
     "BATCHERY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 # The seeded read-only data set: 50 bakeries, so "1, 5 and 50 parents" can all be asked for.
-READ_SEED = SeedSize(bakeries=50, orders_per_bakery=20, suppliers=12, seed=7)
+READ_SEED = SeedSize(bakeries=50, orders_per_bakery=60, suppliers=12, seed=7)
 SMALL_SEED = SeedSize(bakeries=6, orders_per_bakery=5, suppliers=4, seed=11)
 
 
