@@ -19,8 +19,10 @@ ASSETS = (
 )
 
 DEFAULT_QUERY = """\
-# Welcome to Batchery. Every nested field below is batched: this query runs 2 SQL statements,
-# however many bakeries it returns (see batchery_db_statements_total on /metrics).
+# Welcome to Batchery. Nested fields are batched:
+# this query runs 2 SQL statements however many
+# bakeries it returns (see /metrics:
+# batchery_db_statements_total).
 {
   bakeries(region: SOUTH_WEST) {
     name
