@@ -8,7 +8,7 @@ tuples), cheaper than ORM instances for read-only data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Integer, Row, Select, Table, bindparam, func, select, true, union_all
 from sqlalchemy.dialects import postgresql
@@ -143,9 +143,11 @@ class Reader:
         return await self._first(select(photos).where(photos.c.id == photo_id))
 
 
-def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Any:
     # One indexed LIMIT probe per bakery, glued with UNION ALL: on SQLite this beats
-    # ROW_NUMBER() OVER (PARTITION BY ...) by ~3x (see notes/performance.md and benchmarks/).
+    # ROW_NUMBER() OVER (PARTITION BY ...) by ~1.6x (`python -m benchmarks.sql_shapes`). No outer
+    # ORDER BY (it costs a temp B-tree, ~40% of the time): SQLite runs each term as a co-routine and
+    # emits its rows in the term's own order, which tests/db/test_reads.py pins down.
     per_bakery = [
         select(orders)
         .where(orders.c.bakery_id == bakery_id)
@@ -155,12 +157,7 @@ def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Select[tuple[
         .select()
         for bakery_id in bakery_ids
     ]
-    if len(per_bakery) == 1:
-        return per_bakery[0]
-    combined = union_all(*per_bakery).subquery()
-    return select(combined).order_by(
-        combined.c.bakery_id, combined.c.created_at.desc(), combined.c.id.desc()
-    )
+    return per_bakery[0] if len(per_bakery) == 1 else union_all(*per_bakery)
 
 
 def _newest_orders_window(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
