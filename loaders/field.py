@@ -94,13 +94,10 @@ def batch_field(
         wants_info=any(p.name == "info" for p in params[1:]),
         field_name=name or fn.__name__,
     )
-    _many: list[bool] = []
 
     async def resolve(self: Any, info: Info, **kwargs: Any) -> Any:
-        if not _many:  # the field's type is only known once every type is defined
-            _many.append(spec.is_many(info))
         loader = info.context.loaders.get(
-            (spec, _freeze(kwargs)), lambda: _make_loader(spec, _many[0], info, kwargs)
+            (spec, _freeze(kwargs)), lambda: _make_loader(spec, info, kwargs)
         )
         return await loader.load(self)
 
@@ -126,9 +123,9 @@ def batch_field(
     )
 
 
-def _make_loader(
-    spec: BatchSpec, many: bool, info: Info, kwargs: dict[str, Any]
-) -> SafeDataLoader[Any, Any]:
+def _make_loader(spec: BatchSpec, info: Info, kwargs: dict[str, Any]) -> SafeDataLoader[Any, Any]:
+    many = spec.is_many(info)  # known only now: types may refer to each other lazily
+
     async def load(parents: list[Any]) -> list[Any]:
         if spec.wants_info:
             outcome = await spec.fn(parents, info, **kwargs)
