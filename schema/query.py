@@ -8,23 +8,32 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from app.db.reads import Reader
 from loaders.dataloader import SafeDataLoader
 from schema.enums import Region
 from schema.ids import parse_pk
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
 
 T = TypeVar("T")
+ReadByIds = Callable[[Reader, Sequence[int]], Awaitable[Sequence[Any]]]
 
 
-def by_id(info: Info, name: str, fetch: Callable[[Sequence[int]], Awaitable[dict[int, T]]]) -> Any:
-    """A request-wide loader of one kind of record by id: K root look-ups in a batch of
-    operations share it, and cost one statement between them."""
+async def load_by_id(
+    info: Info, raw_id: str, read: ReadByIds, build: Callable[[Any], T]
+) -> T | None:
+    """One record by id, through a request-wide loader: K root look-ups in a batch of operations
+    share it, and cost one statement between them."""
+    pk = parse_pk(raw_id)
+    if pk is None:
+        return None
 
     async def load(ids: list[int]) -> list[T | None]:
-        found = await fetch(ids)
-        return [found.get(pk) for pk in ids]
+        found = {row.id: build(row) for row in await read(info.context.reader, ids)}
+        return [found.get(key) for key in ids]
 
-    return info.context.loaders.get(("by_id", name), lambda: SafeDataLoader(load))
+    loader = info.context.loaders.get(("by_id", read), lambda: SafeDataLoader(load))
+    result: T | None = await loader.load(pk)
+    return result
 
 
 @strawberry.type
@@ -43,29 +52,11 @@ class Query:
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
-        pk = parse_pk(id)
-        if pk is None:
-            return None
-
-        async def fetch(ids: Sequence[int]) -> dict[int, Bakery]:
-            rows = await info.context.reader.bakeries_by_id(ids)
-            return {row.id: Bakery.from_row(row) for row in rows}
-
-        result: Bakery | None = await by_id(info, "bakery", fetch).load(pk)
-        return result
+        return await load_by_id(info, id, Reader.bakeries_by_id, Bakery.from_row)
 
     @strawberry.field
     async def cake_order(self, info: Info, id: strawberry.ID) -> CakeOrder | None:
-        pk = parse_pk(id)
-        if pk is None:
-            return None
-
-        async def fetch(ids: Sequence[int]) -> dict[int, CakeOrder]:
-            rows = await info.context.reader.orders_by_id(ids)
-            return {row.id: CakeOrder.from_row(row) for row in rows}
-
-        result: CakeOrder | None = await by_id(info, "cake_order", fetch).load(pk)
-        return result
+        return await load_by_id(info, id, Reader.orders_by_id, CakeOrder.from_row)
 
     @strawberry.field
     async def products(self, info: Info) -> list[Product]:
