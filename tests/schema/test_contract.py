@@ -1,0 +1,77 @@
+"""Our schema against the binding contract: nothing the contract has may be missing or changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graphql import (
+    BreakingChangeType,
+    DangerousChangeType,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    Undefined,
+    build_schema,
+    find_breaking_changes,
+    find_dangerous_changes,
+    value_from_ast,
+)
+
+from schema import schema
+
+CONTRACT = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "schema.graphql"
+# Added by another branch (the multipart transport), not by this one.
+NOT_OURS = {"Field Mutation.uploadOrderPhoto was removed.", "Upload was removed."}
+
+
+def contract_default(field: GraphQLInputField) -> object:
+    # A schema built from SDL keeps defaults as syntax; read them as values.
+    node = field.ast_node
+    if node is None or node.default_value is None:
+        return Undefined
+    return value_from_ast(node.default_value, field.type)
+
+
+def contract_schema():
+    return build_schema(CONTRACT.read_text())
+
+
+def test_contract_file_declares_the_upload_scalar():
+    assert contract_schema().get_type("Upload") is not None
+
+
+def test_no_breaking_change_against_the_contract():
+    changes = find_breaking_changes(contract_schema(), schema._schema)
+    descriptions = [change.description for change in changes]
+    assert [d for d in descriptions if d not in NOT_OURS] == []
+    # The exception is exactly what another branch adds; anything else would show above.
+    assert all(
+        change.type in {BreakingChangeType.TYPE_REMOVED, BreakingChangeType.FIELD_REMOVED}
+        for change in changes
+    )
+
+
+def test_argument_defaults_match_the_contract():
+    changes = find_dangerous_changes(contract_schema(), schema._schema)
+    assert [
+        change.description
+        for change in changes
+        if change.type is DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE
+    ] == []
+
+
+def test_input_field_defaults_and_nullability_match_the_contract():
+    # find_breaking_changes does not compare input field defaults; the contract binds them.
+    contract = contract_schema()
+    ours = schema._schema
+    compared = 0
+    for name, contract_type in contract.type_map.items():
+        if not isinstance(contract_type, GraphQLInputObjectType) or name.startswith("__"):
+            continue
+        our_type = ours.get_type(name)
+        assert isinstance(our_type, GraphQLInputObjectType), name
+        for field_name, field in contract_type.fields.items():
+            our_field = our_type.fields[field_name]
+            assert str(our_field.type) == str(field.type), f"{name}.{field_name}"
+            assert our_field.default_value == contract_default(field), f"{name}.{field_name}"
+            compared += 1
+    assert compared >= 25
