@@ -73,6 +73,9 @@ class BulkEngine:
         if refusal is not None:
             meta = _meta(batch_id, started, request)
             return BatchResponse.refused(request.operation, len(request.records), refusal, meta)
+        if not request.records:
+            meta = _meta(batch_id, started, request)
+            return BatchResponse.of(request.operation, [], meta)
         return await self._run(entity, request, batch_id, started)
 
     async def run_one(self, entity: Entity, request: BatchRequest) -> BatchResponse:

@@ -405,3 +405,66 @@ async def test_created_orders_get_the_defaults(engine):
     assert (row.bakery_id, row.current_total, row.status.name) == (3, 0, "PLACED")
     assert response.results[0].data is not None
     assert response.results[0].data["created_at"] == row.created_at
+
+
+async def test_an_empty_batch_succeeds_without_touching_the_database(engine):
+    with count_statements(engine) as log:
+        response = await BulkEngine(engine).run(BAKERIES, request(Operation.UPDATE, []))
+    assert (response.success, response.total, log.count) == (True, 0, 0)
+
+
+async def test_an_unexpected_fault_is_internal_with_the_batch_id_and_writes_nothing(engine, caplog):
+    before = await dbstate.snapshot(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE cake_orders RENAME TO cake_orders_away"))
+    try:
+        records = [BatchRecord(data={"bakeryId": "1", "writtenPhrase": "Lost"})]
+        response = await BulkEngine(engine).run(CAKE_ORDERS, request(Operation.CREATE, records))
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE cake_orders_away RENAME TO cake_orders"))
+    assert response.error is not None and response.error.code == "INTERNAL"
+    batch_id = response.meta.batch_id
+    assert batch_id in response.error.message and "Traceback" not in response.error.message
+    assert (response.results, response.failed) == ((), 1)
+    logged = [r for r in caplog.records if r.name == "batchery.bulk" and batch_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+    assert await dbstate.snapshot(engine) == before
+
+
+STATEMENTS_PER_200 = {
+    # operation: statements for 200 valid records (transaction control not counted)
+    "CREATE": ["SELECT", "INSERT"],
+    "UPDATE": ["SELECT", "SELECT", "UPDATE"],
+    "UPSERT": ["SELECT", "UPDATE", "INSERT"],
+    "DELETE": ["SELECT", "DELETE"],
+}
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+@pytest.mark.parametrize("operation", list(STATEMENTS_PER_200))
+async def test_statements_per_200_record_batch(engine, operation, atomic):
+    bulk = BulkEngine(engine)
+    seeded = await bulk.run(
+        BAKERIES, request(Operation.CREATE, [bakery(f"P {i}", f"P-{i}") for i in range(200)])
+    )
+    ids = [result.id for result in seeded.results]
+    records = {
+        "CREATE": [bakery(f"N {i}", f"N-{i}") for i in range(200)],
+        "UPDATE": [
+            BatchRecord(id=str(pk), data={"name": f"U {i}", "externalId": f"U-{i}"})
+            for i, pk in enumerate(ids)
+        ],
+        "UPSERT": [BatchRecord(external_id=f"P-{i}", data={"name": f"V {i}"}) for i in range(100)]
+        + [
+            BatchRecord(external_id=f"W-{i}", data={"name": f"W {i}", "region": "CENTRAL"})
+            for i in range(100)
+        ],
+        "DELETE": [BatchRecord(id=str(pk)) for pk in ids],
+    }[operation]
+    with count_statements(engine) as log:
+        response = await bulk.run(
+            BAKERIES, request(Operation[operation], records, atomic=atomic, return_records=True)
+        )
+    assert response.success and response.succeeded == 200
+    assert [s.split()[0] for s in log.statements] == STATEMENTS_PER_200[operation]
