@@ -290,3 +290,23 @@ async def test_retry_while_the_first_runs_is_409(client, engine, monkeypatch):
     assert await dbstate.bakery(engine, 3) is None
     replay = await client.post("/api/bakeries/delete-many", json=body, headers=headers)
     assert (replay.status_code, replay.json()) == (200, first.json())
+
+
+async def test_an_internal_fault_is_500_and_frees_the_idempotency_key(client, engine):
+    from sqlalchemy import text
+
+    body = {"operation": "CREATE", "records": [{"data": {"bakeryId": 1, "writtenPhrase": "x"}}]}
+    headers = {"Idempotency-Key": "rest-fault"}
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE cake_orders RENAME TO cake_orders_away"))
+    try:
+        fault = await client.post("/api/cake-orders/bulk", json=body, headers=headers)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE cake_orders_away RENAME TO cake_orders"))
+    assert fault.status_code == 500
+    error = fault.json()["error"]
+    assert error["code"] == "INTERNAL" and fault.json()["meta"]["batchId"] in error["message"]
+    # Nothing was written, so the retry runs (it is not answered with the fault).
+    retry = await client.post("/api/cake-orders/bulk", json=body, headers=headers)
+    assert retry.status_code == 200 and "idempotent-replayed" not in retry.headers
