@@ -93,7 +93,9 @@ async def _write_each(
             async with conn.begin_nested():
                 await _write_one(conn, entity, record)
         except DATABASE_ERRORS as error:
-            record.fail(*database_error(entity, error))
+            code, message, at = database_error(entity, error)
+            # The key may have been given at the record's level (UPSERT, CREATE).
+            record.fail(code, message, record.key_field if at == "data.externalId" else at)
         if stop and not record.ok:
             return record.index
     return None

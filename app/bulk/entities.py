@@ -129,11 +129,24 @@ def _text(field: Field, value: Any) -> str:
         raise InvalidValue("INVALID_VALUE", f"{field.name} must be a string")
     if not value.strip():
         raise InvalidValue("INVALID_VALUE", f"{field.name} must not be empty")
+    # Neither can be stored in PostgreSQL text; refused here, they are an error a client can fix.
+    if "\x00" in value or not _encodes(value):
+        raise InvalidValue(
+            "INVALID_VALUE", f"{field.name} must be valid UTF-8 text without NUL characters"
+        )
     if field.max_length is not None and len(value) > field.max_length:
         raise InvalidValue(
             "INVALID_VALUE", f"{field.name} must be at most {field.max_length} characters"
         )
     return value
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def _int(field: Field, value: Any) -> int:

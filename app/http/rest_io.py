@@ -16,6 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
+from app.bulk.entities import INT_MAX
+
 JSON = "application/json"
 
 
@@ -97,8 +99,10 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < minimum:
-        raise bad_request(f"{name} must be a whole number of at least {minimum}, got {raw!r}", name)
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= INT_MAX:
+        raise bad_request(
+            f"{name} must be a whole number from {minimum} to {INT_MAX}, got {raw!r}", name
+        )
     return int(raw)
 
 

@@ -189,6 +189,9 @@ async def test_list_filters_and_pages(client):
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "region"
     bad = await client.get("/api/bakeries", params={"first": "-1"})
     assert bad.status_code == 400
+    for params in ({"after": "99999999999999999999"}, {"bakeryId": "0"}, {"bakeryId": "x"}):
+        bad = await client.get("/api/cake-orders", params=params)
+        assert bad.status_code == 400, params
 
 
 async def test_single_record_routes(client, engine):

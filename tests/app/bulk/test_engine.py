@@ -468,3 +468,17 @@ async def test_statements_per_200_record_batch(engine, operation, atomic):
         )
     assert response.success and response.succeeded == 200
     assert [s.split()[0] for s in log.statements] == STATEMENTS_PER_200[operation]
+
+
+async def test_text_the_database_cannot_store_is_an_invalid_value(engine):
+    before = await dbstate.snapshot(engine)
+    records = [
+        BatchRecord(external_id="nul\x00key", data={"name": "Fine", "region": "CENTRAL"}),
+        BatchRecord(external_id="ok", data={"name": "half \ud800 surrogate", "region": "CENTRAL"}),
+    ]
+    response = await BulkEngine(engine).run(BAKERIES, request(Operation.UPSERT, records))
+    assert [(e.code, e.field) for r in response.results for e in r.errors] == [
+        ("INVALID_VALUE", "externalId"),
+        ("INVALID_VALUE", "data.name"),
+    ]
+    assert await dbstate.snapshot(engine) == before
