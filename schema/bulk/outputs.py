@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -76,27 +78,7 @@ class BakeryBatchResponse:
 
     @classmethod
     def build(cls, response: BatchResponse) -> BakeryBatchResponse:
-        results = [
-            BakeryBatchResult(
-                index=result.index,
-                id=_id(result.id),
-                success=result.success,
-                errors=[RecordError.build(error) for error in result.errors],
-                data=Bakery.from_row(SimpleNamespace(**result.data)) if result.data else None,
-                created=result.created,
-            )
-            for result in response.results
-        ]
-        return cls(
-            success=response.success,
-            operation=response.operation,
-            total=response.total,
-            succeeded=response.succeeded,
-            failed=response.failed,
-            results=results,
-            error=RecordError.build(response.error) if response.error else None,
-            meta=BatchMeta.build(response.meta),
-        )
+        return _response(cls, _results(BakeryBatchResult, Bakery.from_row, response), response)
 
 
 @strawberry.type
@@ -122,28 +104,43 @@ class CakeOrderBatchResponse:
 
     @classmethod
     def build(cls, response: BatchResponse) -> CakeOrderBatchResponse:
-        results = [
-            CakeOrderBatchResult(
-                index=result.index,
-                id=_id(result.id),
-                success=result.success,
-                errors=[RecordError.build(error) for error in result.errors],
-                data=CakeOrder.from_row(SimpleNamespace(**result.data)) if result.data else None,
-                created=result.created,
-            )
-            for result in response.results
-        ]
-        return cls(
-            success=response.success,
-            operation=response.operation,
-            total=response.total,
-            succeeded=response.succeeded,
-            failed=response.failed,
-            results=results,
-            error=RecordError.build(response.error) if response.error else None,
-            meta=BatchMeta.build(response.meta),
+        return _response(
+            cls, _results(CakeOrderBatchResult, CakeOrder.from_row, response), response
         )
 
 
 def _id(pk: int | None) -> strawberry.ID | None:
     return strawberry.ID(str(pk)) if pk is not None else None
+
+
+Result = TypeVar("Result", BakeryBatchResult, CakeOrderBatchResult)
+Response = TypeVar("Response", BakeryBatchResponse, CakeOrderBatchResponse)
+
+
+def _results(
+    kind: type[Result], from_row: Callable[[Any], Any], response: BatchResponse
+) -> list[Result]:
+    return [
+        kind(
+            index=result.index,
+            id=_id(result.id),
+            success=result.success,
+            errors=[RecordError.build(error) for error in result.errors],
+            data=from_row(SimpleNamespace(**result.data)) if result.data else None,
+            created=result.created,
+        )
+        for result in response.results
+    ]
+
+
+def _response(kind: type[Response], results: list[Any], response: BatchResponse) -> Response:
+    return kind(
+        success=response.success,
+        operation=response.operation,
+        total=response.total,
+        succeeded=response.succeeded,
+        failed=response.failed,
+        results=results,
+        error=RecordError.build(response.error) if response.error else None,
+        meta=BatchMeta.build(response.meta),
+    )
