@@ -1,11 +1,12 @@
-"""`batchery`: serve the API, seed demo data, print the schema."""
+"""`batchery`: serve the API, seed demo data, print the schema, import records from a file."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from app.settings import Settings, SettingsError
 
@@ -31,6 +32,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
 
+    imports = commands.add_parser(
+        "import",
+        help="create records from a CSV or JSON Lines file through the bulk engine",
+        description="Creates one record per CSV row / JSON line, in chunks sized to take about "
+        "--target-ms each. Rows that fail are written, with their line numbers, to the report "
+        "file. Exit status: 0 all imported, 1 some rows failed, 2 the file could not be used.",
+    )
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--entity", required=True, choices=["bakeries", "cake-orders"])
+    imports.add_argument(
+        "--atomic", action="store_true", help="import every row or none (one transaction)"
+    )
+    imports.add_argument("--report", type=Path, help="where failed rows go (FILE.errors.jsonl)")
+    imports.add_argument("--format", choices=["csv", "jsonl"], help="default: from the suffix")
+    imports.add_argument("--target-ms", type=int, default=250, help="wanted time per chunk")
+    imports.add_argument("--min-chunk", type=int, default=10)
+    imports.add_argument(
+        "--max-chunk", type=int, help="default and upper bound: max_records_per_batch"
+    )
+    imports.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -40,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command == "seed":
         return asyncio.run(_seed(settings, args))
+    if args.command == "import":
+        return asyncio.run(_import(settings, args))
     from schema import schema
 
     print(schema.as_str())
@@ -85,6 +109,75 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await engine.dispose()
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from app.bulk.chunking import AdaptiveChunker
+    from app.bulk.importing import ImportRefused
+    from app.cli_import import ImportJob, SourceError, count_rows, entity_named, run_import
+    from app.db.engine import create_engine, create_tables
+
+    job = ImportJob(
+        path=args.file,
+        entity=entity_named(args.entity),
+        atomic=args.atomic,
+        report=args.report,
+        file_format=args.format,
+        target_seconds=args.target_ms / 1000,
+        min_chunk=args.min_chunk,
+        max_chunk=args.max_chunk,
+    )
+    try:
+        total = count_rows(job)
+    except (SourceError, UnicodeDecodeError) as error:
+        print(f"import: {error}", file=sys.stderr)
+        return 2
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunk {task.fields[chunk]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=args.no_progress,
+    )
+    task = bar.add_task(f"import {job.path.name}", total=total, chunk="-")
+
+    def progress(chunker: AdaptiveChunker) -> Callable[[int, int], None]:
+        return lambda done, total: bar.update(task, completed=done, total=total, chunk=chunker.size)
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await create_tables(engine)
+        with bar:
+            result = await run_import(engine, settings, job, total=total, progress=progress)
+    except (ImportRefused, ValueError) as error:
+        print(f"import: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    failed = len(result.failures)
+    if not result.committed:
+        print(
+            f"import: nothing imported (--atomic): {failed} of {result.total} rows failed; "
+            f"see {job.report_path}",
+            file=sys.stderr,
+        )
+        return 1
+    summary = f"import: {result.written} of {result.total} rows written"
+    if failed:
+        summary += f", {failed} failed; see {job.report_path}"
+    print(summary, file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

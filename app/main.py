@@ -18,6 +18,7 @@ from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import graphql_endpoint
 from app.http.health import healthz, readyz
 from app.http.metrics import Metrics
+from app.http.rest import rest_mount
 from app.settings import Settings
 from schema import schema
 from schema.execution import Executor
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -54,6 +54,16 @@ class Settings:
     bulk_enabled: bool = True
     max_records_per_batch: int = 200
     idempotency_ttl_seconds: int = 24 * 3600
+    # A key still marked "running" after this long belongs to a request that died (worker killed
+    # mid-batch); a retry may then take it over instead of getting 409 until the TTL runs out.
+    idempotency_lock_seconds: int = 300
+    # The options a bulk request gets when it leaves them out (the seed's BatchConfig defaults).
+    bulk_default_atomic: bool = False
+    bulk_default_return_records: bool = False
+    bulk_default_continue_on_error: bool = True
+    bulk_default_validate_only: bool = False
+    # Sub-requests per `POST /api/batch`.
+    rest_batch_max_operations: int = 100
 
     @property
     def resolved_database_url(self) -> str:

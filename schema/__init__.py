@@ -8,10 +8,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.tools import merge_types
 
+from schema.bulk import BulkMutation
 from schema.mutation import OrderMutation
 from schema.query import Query
 
-MUTATIONS: tuple[type, ...] = (OrderMutation,)
+MUTATIONS: tuple[type, ...] = (OrderMutation, BulkMutation)
 
 Mutation = merge_types("Mutation", MUTATIONS)
 

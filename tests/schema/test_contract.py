@@ -1,54 +1,67 @@
-"""Our SDL against the binding contract in ../shared/contract/schema.graphql."""
+"""Our schema against the binding contract: nothing the contract has may be missing or changed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from graphql import build_schema, find_breaking_changes, find_dangerous_changes
+from graphql import (
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    Undefined,
+    build_schema,
+    find_breaking_changes,
+    find_dangerous_changes,
+    value_from_ast,
+)
 
 from schema import schema
 
 CONTRACT = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "schema.graphql"
+# What an open issue still has to add (uploads: the transport issue). Compared exactly, so the
+# list cannot outlive the work.
+NOT_YET_BUILT = {"Field Mutation.uploadOrderPhoto was removed.", "Upload was removed."}
 
 
-@pytest.fixture(scope="module")
-def contract():
-    if not CONTRACT.is_file():
-        raise FileNotFoundError(f"the contract must be at {CONTRACT} (../shared beside the repo)")
+def contract_default(field: GraphQLInputField) -> object:
+    # A schema built from SDL keeps defaults as syntax; read them as values.
+    node = field.ast_node
+    if node is None or node.default_value is None:
+        return Undefined
+    return value_from_ast(node.default_value, field.type)
+
+
+def contract_schema():
     return build_schema(CONTRACT.read_text())
 
 
-# Parts of the contract that open issues add (uploads: issue 3; bulk mutations: issue 4). The
-# test below fails as soon as this list and reality differ, so it cannot go stale.
-NOT_YET_BUILT = {
-    "Upload", "BatchOperationType", "BatchOptions", "BakeryInput", "BakeryBatchRecord",
-    "BakeryBatchRequest", "CakeOrderInput", "CakeOrderBatchRecord", "CakeOrderBatchRequest",
-    "PlaceOrderInput", "RecordError", "BatchMeta", "Float", "BakeryBatchResult",
-    "BakeryBatchResponse", "CakeOrderBatchResult", "CakeOrderBatchResponse",
-    "Mutation.uploadOrderPhoto", "Mutation.batchBakeries", "Mutation.batchCakeOrders",
-    "Mutation.deleteManyBakeries", "Mutation.placeOrders",
-}  # fmt: skip
+def test_contract_file_declares_the_upload_scalar():
+    assert contract_schema().get_type("Upload") is not None
 
 
-def subject(description: str) -> str:
-    """'Field Mutation.x was removed.' -> 'Mutation.x'; 'Upload was removed.' -> 'Upload'."""
-    words = description.split()
-    return (
-        words[1]
-        if words[0] in {"Field", "Standard"} and words[1] != "scalar"
-        else (words[2] if words[1] == "scalar" else words[0])
-    )
+def test_no_breaking_change_against_the_contract():
+    changes = find_breaking_changes(contract_schema(), schema._schema)
+    assert {change.description for change in changes} == NOT_YET_BUILT
 
 
-def test_no_breaking_change_against_the_contract(contract):
-    # A breaking change is anything a client of the contract could notice: a missing type or
-    # field, a changed type or nullability, a removed argument, a missing enum value.
-    changes = find_breaking_changes(contract, schema._schema)
-    assert {subject(c.description) for c in changes} == NOT_YET_BUILT
-    assert all("removed" in c.description for c in changes), [c.description for c in changes]
-
-
-def test_no_dangerous_change_against_the_contract(contract):
+def test_no_dangerous_change_against_the_contract():
     # Dangerous changes include a changed argument default (e.g. `orders(limitTo: Int = 15)`).
-    assert [c.description for c in find_dangerous_changes(contract, schema._schema)] == []
+    changes = find_dangerous_changes(contract_schema(), schema._schema)
+    assert [change.description for change in changes] == []
+
+
+def test_input_field_defaults_and_nullability_match_the_contract():
+    # find_breaking_changes does not compare input field defaults; the contract binds them.
+    contract = contract_schema()
+    ours = schema._schema
+    compared = 0
+    for name, contract_type in contract.type_map.items():
+        if not isinstance(contract_type, GraphQLInputObjectType) or name.startswith("__"):
+            continue
+        our_type = ours.get_type(name)
+        assert isinstance(our_type, GraphQLInputObjectType), name
+        for field_name, field in contract_type.fields.items():
+            our_field = our_type.fields[field_name]
+            assert str(our_field.type) == str(field.type), f"{name}.{field_name}"
+            assert our_field.default_value == contract_default(field), f"{name}.{field_name}"
+            compared += 1
+    assert compared >= 25

@@ -1,0 +1,16 @@
+"""The REST façade (contract/bulk.md): `/api/bakeries`, `/api/cake-orders`, and `/api/batch`,
+on the same bulk engine as the GraphQL mutations. See docs/bulk.md for every route."""
+
+from __future__ import annotations
+
+from starlette.routing import Mount, Route
+
+from app.http.rest_batch import batch_endpoint
+from app.http.rest_io import ApiRouter
+from app.http.rest_resources import resource_routes
+
+api = ApiRouter([Route("/batch", batch_endpoint, methods=["POST"]), *resource_routes()])
+
+
+def rest_mount() -> Mount:
+    return Mount("/api", app=api)

@@ -1,0 +1,243 @@
+"""REST resources for clients that do not speak GraphQL: bakeries and cake orders.
+
+Every write goes through the bulk engine (a single-record route is a batch of one), so REST and
+GraphQL apply the same rules and give the same error codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.bulk import (
+    BAKERIES,
+    CAKE_ORDERS,
+    BatchOptions,
+    BatchRecord,
+    BatchRequest,
+    BatchResponse,
+    BulkEngine,
+    Entity,
+    ErrorCode,
+    Operation,
+    RecordResult,
+)
+from app.bulk.entities import parse_id
+from app.db.models import Region
+from app.http.rest_idempotency import idempotent
+from app.http.rest_io import (
+    HttpError,
+    answers_errors,
+    bad_request,
+    json_response,
+    query_int,
+    read_json,
+)
+from app.http.rest_shapes import (
+    batch_json,
+    error_json,
+    parse_batch,
+    parse_data,
+    parse_delete_many,
+    row_json,
+)
+
+Filter = Callable[[Request], list[ColumnElement[bool]]]
+
+# The status of a bulk response refused as a whole, by its error code.
+REFUSAL_STATUS = {
+    ErrorCode.BATCH_TOO_LARGE: 413,
+    ErrorCode.BULK_DISABLED: 403,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+def bulk_status(response: BatchResponse) -> int:
+    """200 when every record succeeded, 207 when the results are mixed or all failed."""
+    if response.error is not None:
+        return REFUSAL_STATUS.get(response.error.code, 400)
+    return 200 if response.success else 207
+
+
+def record_status(result: RecordResult) -> int:
+    codes = {error.code for error in result.errors}
+    if ErrorCode.NOT_FOUND in codes and any(e.field == "id" for e in result.errors):
+        return 404
+    if ErrorCode.DUPLICATE in codes:
+        return 409
+    return 422
+
+
+def _max_body(request: Request) -> int:
+    return int(request.app.state.settings.max_body_bytes)
+
+
+def _bulk(request: Request) -> BulkEngine:
+    return BulkEngine.from_settings(request.app.state.engine, request.app.state.settings)
+
+
+class Resource:
+    def __init__(self, entity: Entity, path: str, filters: Filter) -> None:
+        self.entity = entity
+        self.path = path
+        self.filters = filters
+
+    def routes(self) -> list[Route]:
+        base, one = f"/{self.path}", f"/{self.path}/{{id}}"
+        routes = [
+            Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
+            Route(base, answers_errors(self.list), methods=["GET"]),
+            Route(base, answers_errors(self.create), methods=["POST"]),
+            Route(one, answers_errors(self.get), methods=["GET"]),
+            Route(one, answers_errors(self.update), methods=["PATCH"]),
+            Route(one, answers_errors(self.delete), methods=["DELETE"]),
+        ]
+        if self.entity is BAKERIES:
+            delete_many = Route(
+                f"{base}/delete-many", answers_errors(self.delete_many), methods=["POST"]
+            )
+            routes.insert(1, delete_many)
+        return routes
+
+    # ---- bulk ----
+
+    async def bulk(self, request: Request) -> Response:
+        body = await read_json(request, _max_body(request))
+        operation, records, options = parse_batch(body)
+        return await idempotent(
+            request, body, lambda: self._run(request, operation, records, options)
+        )
+
+    async def delete_many(self, request: Request) -> Response:
+        body = await read_json(request, _max_body(request))
+        ids, options = parse_delete_many(body)
+        records = [BatchRecord(id=pk) for pk in ids]
+        return await idempotent(
+            request, body, lambda: self._run(request, Operation.DELETE, records, options)
+        )
+
+    async def _run(
+        self, request: Request, operation: Operation, records: list[BatchRecord], options: Any
+    ) -> Response:
+        bulk = _bulk(request)
+        response = await bulk.run(
+            self.entity, BatchRequest(operation, records, bulk.options(options))
+        )
+        return json_response(batch_json(self.entity, response), bulk_status(response))
+
+    # ---- one record ----
+
+    async def list(self, request: Request) -> Response:
+        table = self.entity.table
+        maximum = request.app.state.settings.max_page_size
+        first = min(query_int(request, "first", 100), maximum)
+        after = query_int(request, "after", 0)
+        statement = (
+            select(table)
+            .where(table.c.id > after, *self.filters(request))
+            .order_by(table.c.id)
+            .limit(first)
+        )
+        async with request.app.state.engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        items = [row_json(self.entity, self.entity.row_data(row)) for row in rows]
+        return json_response({"data": items})
+
+    async def get(self, request: Request) -> Response:
+        pk = self._pk(request)
+        table = self.entity.table
+        async with request.app.state.engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.id == pk))).first()
+        if row is None:
+            raise self._not_found(request)
+        return json_response(row_json(self.entity, self.entity.row_data(row)))
+
+    async def create(self, request: Request) -> Response:
+        body = await read_json(request, _max_body(request))
+        record = BatchRecord(data=parse_data(body))
+
+        async def work() -> Response:
+            result = await self._one(request, Operation.CREATE, record)
+            if isinstance(result, Response):
+                return result
+            location = f"/api/{self.path}/{result.id}"
+            return json_response(self._data(result), 201, {"Location": location})
+
+        return await idempotent(request, body, work)
+
+    async def update(self, request: Request) -> Response:
+        body = await read_json(request, _max_body(request))
+        record = BatchRecord(id=self._pk(request), data=parse_data(body))
+
+        async def work() -> Response:
+            result = await self._one(request, Operation.UPDATE, record)
+            return result if isinstance(result, Response) else json_response(self._data(result))
+
+        return await idempotent(request, body, work)
+
+    async def delete(self, request: Request) -> Response:
+        record = BatchRecord(id=self._pk(request))
+
+        async def work() -> Response:
+            result = await self._one(request, Operation.DELETE, record)
+            return result if isinstance(result, Response) else Response(status_code=204)
+
+        return await idempotent(request, None, work)
+
+    async def _one(
+        self, request: Request, operation: Operation, record: BatchRecord
+    ) -> RecordResult | Response:
+        batch = BatchRequest(operation, (record,), BatchOptions(return_records=True))
+        response = await _bulk(request).run_one(self.entity, batch)
+        if response.error is not None:
+            raise HttpError(500, response.error.code, response.error.message)
+        (result,) = response.results
+        if result.success:
+            return result
+        errors = [error_json(error) for error in result.errors]
+        return json_response({"error": errors[0], "errors": errors}, record_status(result))
+
+    def _data(self, result: RecordResult) -> dict[str, Any]:
+        assert result.data is not None
+        return row_json(self.entity, result.data)
+
+    def _pk(self, request: Request) -> int:
+        pk = parse_id(request.path_params["id"])
+        if pk is None:
+            raise self._not_found(request)
+        return pk
+
+    def _not_found(self, request: Request) -> HttpError:
+        wanted = request.path_params["id"]
+        return HttpError(404, "NOT_FOUND", f"no {self.entity.label} has id {wanted!r}", "id")
+
+
+def _bakery_filters(request: Request) -> list[ColumnElement[bool]]:
+    region = request.query_params.get("region")
+    if region is None:
+        return []
+    if region not in Region.__members__:
+        names = ", ".join(Region.__members__)
+        raise bad_request(f"region must be one of {names}, got {region!r}", "region")
+    return [BAKERIES.table.c.region == Region[region]]
+
+
+def _order_filters(request: Request) -> list[ColumnElement[bool]]:
+    if "bakeryId" not in request.query_params:
+        return []
+    return [CAKE_ORDERS.table.c.bakery_id == query_int(request, "bakeryId", 0, minimum=1)]
+
+
+RESOURCES = (
+    Resource(BAKERIES, "bakeries", _bakery_filters),
+    Resource(CAKE_ORDERS, "cake-orders", _order_filters),
+)
+
+
+def resource_routes() -> list[Route]:
+    return [route for resource in RESOURCES for route in resource.routes()]
