@@ -54,7 +54,8 @@ def headers(preflight: bool = True, **extra: str) -> dict[str, str]:
 
 UPLOAD = (
     "mutation($orderId: ID!, $file: Upload!) "
-    "{ uploadOrderPhoto(orderId: $orderId, file: $file) { id filename contentType size sha256 url } }"
+    "{ uploadOrderPhoto(orderId: $orderId, file: $file) "
+    "{ id filename contentType size sha256 url } }"
 )
 
 

@@ -50,7 +50,7 @@ async def test_get_runs_a_query(client):
     response = await client.get("/graphql", params={"query": PRODUCTS})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
-    assert [p["name"] for p in response.json()["data"]["products"]][0] == "Sponge base"
+    assert response.json()["data"]["products"][0]["name"] == "Sponge base"
 
 
 async def test_get_takes_variables_and_operation_name_as_json_text(client):
