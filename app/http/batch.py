@@ -122,7 +122,8 @@ class BatchRunner:
             if item.outcome is not None:
                 continue
             if item.kind is OperationType.QUERY:
-                queries.setdefault(_same_query_key(item, index), []).append(index)
+                key = _same_query_key(item, index) if len(planned) > 1 else index
+                queries.setdefault(key, []).append(index)
             else:
                 mutations.append(index)
 
@@ -149,7 +150,10 @@ class BatchRunner:
             jobs.append(run_mutations_in_order())
         else:
             jobs.extend(run_mutation(index) for index in mutations)
-        await asyncio.gather(*jobs)
+        if len(jobs) == 1:
+            await jobs[0]  # a lone operation needs no task of its own
+        else:
+            await asyncio.gather(*jobs)
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
 
