@@ -8,10 +8,12 @@ other than raster images).
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
 from app.db.photos import PhotoStore
 from app.db.reads import Reader
+from app.http.errors import RequestError
+from app.http.media import JSON, render
 from app.settings import Settings
 
 INLINE_PREFIX = "image/"
