@@ -47,7 +47,5 @@ async def photo_endpoint(request: Request) -> Response:
     )
 
 
-def _not_found(message: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "NOT_FOUND"}}]}, 404
-    )
+def _not_found(message: str) -> Response:
+    return render(RequestError(404, message, "NOT_FOUND").payload(), JSON, 404)
