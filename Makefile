@@ -9,13 +9,15 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run seed test lint format typecheck bench clean help graphiql
+.PHONY: install run seed test lint format typecheck bench clean help graphiql audit
 
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
 	@echo "make lint   - ruff (lint + format check) and mypy"
 	@echo "make bench  - the benchmark suite (see README)"
+	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
+	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,3 +66,19 @@ $(GRAPHIQL_STAMP):
 	fi; rm -rf $$tmp
 
 graphiql: $(GRAPHIQL_STAMP)
+
+# The graphql-http server audits (npm package, pinned in tests/audit/package-lock.json, installed
+# into the ignored tests/audit/node_modules). Without AUDIT_URL, a live server on a free port and a
+# fresh SQLite database is started for the run and stopped after it.
+AUDIT_DIR := tests/audit
+AUDIT_URL ?=
+
+$(AUDIT_DIR)/node_modules/.package-lock.json: $(AUDIT_DIR)/package-lock.json
+	cd $(AUDIT_DIR) && npm ci --no-audit --no-fund --silent
+
+audit: install $(AUDIT_DIR)/node_modules/.package-lock.json
+ifeq ($(strip $(AUDIT_URL)),)
+	$(BIN)/python -m tests.live.server node $(AUDIT_DIR)/audit.mjs
+else
+	node $(AUDIT_DIR)/audit.mjs $(AUDIT_URL)
+endif

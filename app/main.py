@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -15,9 +16,10 @@ from app.db.engine import create_engine, create_tables
 from app.db.reads import Reader
 from app.db.statements import listen_statements
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
-from app.http.graphql import graphql_endpoint
+from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
-from app.http.metrics import Metrics
+from app.http.metrics import Metrics, MetricsMiddleware
+from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
 from app.settings import Settings
 from schema import schema
@@ -49,14 +51,16 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 await db.dispose()
 
     routes: list[BaseRoute] = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/graphql", graphql_endpoint, methods=ROUTE_METHODS),
+        Route("/photos/{photo_id:int}", photo_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)

@@ -43,6 +43,10 @@ class Settings:
     max_file_bytes: int = 20 * 1024 * 1024
     max_files: int = 20
     max_operations_bytes: int = 1024 * 1024
+    # An uploaded file stays in memory up to this size, then goes on to a temporary file.
+    upload_spool_bytes: int = 1024 * 1024
+    # Where those temporary files go (one directory per request); empty means data_dir/uploads.
+    upload_spool_dir: str = ""
     max_query_depth: int = 15
     max_query_tokens: int = 10_000
     max_aliases: int = 200
@@ -74,6 +78,10 @@ class Settings:
     @property
     def photos_dir(self) -> Path:
         return self.data_dir / "photos"
+
+    @property
+    def resolved_upload_spool_dir(self) -> Path:
+        return Path(self.upload_spool_dir) if self.upload_spool_dir else self.data_dir / "uploads"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -48,6 +48,11 @@ class LoaderRegistry:
             loader = self._loaders[key] = make()
         return loader
 
+    @property
+    def count(self) -> int:
+        # A property, not __len__: an empty registry must never be falsy (`loaders or new()`).
+        return len(self._loaders)
+
 
 class HasLoaders(Protocol):
     loaders: LoaderRegistry

@@ -6,19 +6,23 @@ Each feature contributes its own mutation class; they are merged into the one `M
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.bulk import BulkMutation
 from schema.mutation import OrderMutation
 from schema.query import Query
+from schema.uploads import SCALARS, UploadMutation
 
-MUTATIONS: tuple[type, ...] = (OrderMutation, BulkMutation)
+MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation)
 
 Mutation = merge_types("Mutation", MUTATIONS)
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query, mutation=Mutation)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS)
+    )
 
 
 schema = build_schema()

@@ -1,92 +1,193 @@
-"""`/graphql`: GraphiQL for browsers, and GraphQL over HTTP (single JSON operations).
+"""`/graphql`: GraphiQL for browsers; GraphQL over HTTP, JSON-array batches and multipart uploads.
 
-Transport batching (JSON arrays, multipart) builds on this module; execution itself lives behind
-`schema.execution.Executor`.
+The request is read into one list of operations (`params`, `multipart`), run by `BatchRunner`
+through `schema.execution.Executor`, and answered in the order sent. What the contract
+(shared/contract/http.md) leaves open is written down in docs/transport.md.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
-from graphql import ExecutionResult, OperationType
-from starlette.requests import Request
+from graphql import GraphQLError, OperationType
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from app.http.batch import BatchRunner, Outcome, plan
+from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
+from app.http.media import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    MULTIPART,
+    content_type,
+    negotiate,
+    prefers_html,
+    render,
+)
+from app.http.metrics import Metrics
+from app.http.multipart import check_preflight, read_multipart
+from app.http.params import (
+    Operation,
+    operation_from_query_params,
+    operations_from_payload,
+    parse_json,
+)
+from app.settings import Settings
+from app.uploads import UploadSpool
 from schema.context import Context
-from schema.execution import Executor, GraphQLRequest
 
-JSON = "application/json"
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(payload), status, headers=headers, media_type=JSON)
-
-
-def error_response(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None
-) -> Response:
-    return json_response(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers
-    )
+ALLOWED_METHODS = "GET, POST"
+# Every method reaches the endpoint, so the others get a JSON 405 rather than Starlette's text.
+ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def graphql_endpoint(request: Request) -> Response:
-    if request.method == "GET":
-        if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
-            return graphiql_page(str(request.url.path))
-        return await _run_get(request)
-    if request.headers.get("content-type", "").split(";")[0].strip() != JSON:
-        return error_response(
-            415, "Send the request as application/json.", "UNSUPPORTED_MEDIA_TYPE"
-        )
     try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as error:
-        return error_response(400, f"The body is not valid JSON: {error}", "BAD_REQUEST")
-    if not isinstance(body, dict):
-        return error_response(400, "The body must be a JSON object.", "BAD_REQUEST")
-    operation = GraphQLRequest(
-        query=body.get("query"),
-        variables=body.get("variables"),
-        operation_name=body.get("operationName"),
-    )
-    result = await _execute(request, operation, allow_mutations=True)
-    return json_response(result.formatted)
+        return await _dispatch(request)
+    except RequestError as error:
+        return render(error.payload(), _error_media_type(request), error.status, error.headers)
 
 
-async def _run_get(request: Request) -> Response:
-    params = request.query_params
-    try:
-        variables = json.loads(params["variables"]) if params.get("variables") else None
-    except json.JSONDecodeError as error:
-        return error_response(400, f"`variables` is not valid JSON: {error}", "BAD_REQUEST")
-    operation = GraphQLRequest(params.get("query"), variables, params.get("operationName"))
-    result = await _execute(request, operation, allow_mutations=False)
-    if result is None:
-        return error_response(
-            405, "Mutations must be sent with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+async def _dispatch(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    accept = request.headers.get("accept")
+    if request.method in ("GET", "HEAD"):
+        if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
+            return graphiql_page(request.url.path)
+        media_type = negotiate(accept)
+        operation = operation_from_query_params(request.query_params)
+        return await _respond(request, [operation], False, media_type, via_get=True)
+    if request.method != "POST":
+        raise RequestError(
+            405,
+            f"/graphql answers GET and POST, not {request.method}.",
+            "METHOD_NOT_ALLOWED",
+            headers={"Allow": ALLOWED_METHODS},
         )
-    return json_response(result.formatted)
+    media_type = negotiate(accept)
+    kind, params = content_type(request.headers.get("content-type"))
+    if kind == JSON:
+        charset = params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise _unsupported(f"application/json with charset={charset}")
+        payload = await _read_json(request, settings)
+        operations, is_batch = operations_from_payload(payload, settings)
+        return await _respond(request, operations, is_batch, media_type)
+    if kind == MULTIPART:
+        check_preflight(request, settings)
+        spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
+        try:
+            payload = await read_multipart(request, settings, spool)
+            operations, is_batch = operations_from_payload(payload, settings)
+            return await _respond(request, operations, is_batch, media_type)
+        finally:
+            spool.close()
+    raise _unsupported(kind or "no Content-Type")
 
 
-async def _execute(request: Request, operation: GraphQLRequest, *, allow_mutations: bool) -> Any:
-    executor: Executor = request.app.state.executor
+async def _respond(
+    request: Request,
+    operations: list[Operation],
+    is_batch: bool,
+    media_type: str,
+    *,
+    via_get: bool = False,
+) -> Response:
+    app_state = request.app.state
+    planned = [plan(app_state.executor, operation) for operation in operations]
+    if via_get and any(item.kind is OperationType.MUTATION for item in planned):
+        raise RequestError(
+            405,
+            "Mutations cannot be sent with GET: send them with POST.",
+            "METHOD_NOT_ALLOWED",
+            headers={"Allow": "POST"},
+        )
     context = Context.create(
-        request.app.state.engine,
-        request.app.state.settings,
-        reader=request.app.state.reader,
-        request=request,
+        app_state.engine, app_state.settings, reader=app_state.reader, request=request
     )
-    if operation.query is None:
-        return await executor.run(operation, context)
-    prepared = executor.prepare(operation.query)
-    kind = prepared.operation_type(operation.operation_name)
-    if not allow_mutations and kind is OperationType.MUTATION:
-        return None
-    result: ExecutionResult = await executor.execute(prepared, operation, context)
-    return result
+    outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
+    metrics: Metrics = app_state.metrics
+    metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    if is_batch:
+        return render([format_outcome(outcome) for outcome in outcomes], media_type)
+    outcome = outcomes[0]
+    return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+
+
+def _status(outcome: Outcome, media_type: str) -> int:
+    """A lone operation's status: 400 for unusable parameters whatever the media type; for other
+    request errors 400 with application/graphql-response+json, 200 with legacy application/json."""
+    if outcome.bad_parameters:
+        return 400
+    if outcome.rejected and media_type == GRAPHQL_RESPONSE_JSON:
+        return 400
+    return 200
+
+
+def format_outcome(outcome: Outcome) -> dict[str, Any]:
+    result = outcome.result
+    formatted: dict[str, Any] = {} if outcome.rejected else {"data": result.data}
+    if result.errors:
+        formatted["errors"] = [_format_error(error, outcome.code) for error in result.errors]
+    if result.extensions:
+        formatted["extensions"] = result.extensions
+    return formatted
+
+
+def _format_error(error: GraphQLError, code: str | None) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    if code is not None and "code" not in extensions:
+        extensions["code"] = code
+    if extensions:
+        formatted["extensions"] = extensions
+    return formatted
+
+
+def _label(outcome: Outcome) -> str:
+    if outcome.rejected:
+        return "rejected"
+    return "error" if outcome.result.errors else "ok"
+
+
+async def _read_json(request: Request, settings: Settings) -> Any:
+    # A JSON body is the `operations` of a request without files: the smaller of both limits holds.
+    setting = min(("max_operations_bytes", "max_body_bytes"), key=lambda n: getattr(settings, n))
+    limit: int = getattr(settings, setting)
+
+    def refusal() -> RequestError:
+        return too_large("The JSON body is too large", "BODY_TOO_LARGE", setting, limit)
+
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise refusal()
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise refusal()
+    except ClientDisconnect:
+        raise bad_request("The client disconnected before the body was complete.") from None
+    if not body.strip():
+        raise bad_request(
+            "The request body is empty: send a JSON object with the GraphQL document in `query`."
+        )
+    return parse_json(bytes(body), "The request body")
+
+
+def _unsupported(what: str) -> RequestError:
+    return RequestError(
+        415,
+        f"Unsupported Content-Type ({what}): send {JSON} (charset utf-8) "
+        f"or {MULTIPART} (GraphQL multipart request spec).",
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+
+
+def _error_media_type(request: Request) -> str:
+    try:
+        return negotiate(request.headers.get("accept"))
+    except RequestError:
+        return JSON

@@ -1,14 +1,25 @@
-"""Prometheus metrics of one application instance (its own registry, so apps never collide)."""
+"""Prometheus metrics of one application instance (its own registry, so apps never collide).
+
+`MetricsMiddleware` counts every HTTP response by status and times it, labelled by route template
+(`/photos/{photo_id}`, not each id, so the label set stays small). The GraphQL endpoint records its
+operations and batch sizes with `record_operations`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+
+from graphql import OperationType
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200)
+UNMATCHED_PATH = "unmatched"
 
 
 class Metrics:
@@ -21,7 +32,8 @@ class Metrics:
         )
         self.graphql_operations = Counter(
             "batchery_graphql_operations",
-            "GraphQL operations executed, by operation type and outcome.",
+            "GraphQL operations answered, by operation type (query, mutation, unknown when it "
+            "could not be told) and outcome (ok; error: ran with errors; rejected: never ran).",
             ["type", "outcome"],
             registry=self.registry,
         )
@@ -33,14 +45,14 @@ class Metrics:
         )
         self.request_duration = Histogram(
             "batchery_http_request_duration_seconds",
-            "Time to answer an HTTP request.",
+            "Time to answer an HTTP request, by route.",
             ["path"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.batch_size = Histogram(
             "batchery_graphql_batch_size",
-            "Operations per GraphQL HTTP request.",
+            "Operations per GraphQL HTTP request (1 for a single operation).",
             buckets=BATCH_SIZE_BUCKETS,
             registry=self.registry,
         )
@@ -48,5 +60,41 @@ class Metrics:
     def count_statement(self, statement: str) -> None:
         self.db_statements.inc()
 
+    def record_operations(self, outcomes: Iterable[tuple[OperationType | None, str]]) -> None:
+        """One `(type, outcome)` per operation of a GraphQL request."""
+        size = 0
+        for kind, outcome in outcomes:
+            size += 1
+            label = kind.value if kind is not None else "unknown"
+            self.graphql_operations.labels(label, outcome).inc()
+        self.batch_size.observe(size)
+
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or UNMATCHED_PATH
+            self.metrics.http_requests.labels(str(status)).inc()
+            self.metrics.request_duration.labels(path).observe(time.perf_counter() - started)

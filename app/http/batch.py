@@ -1,0 +1,196 @@
+"""Running the operations of one HTTP request: concurrently, answered in the order sent.
+
+- Every operation is planned first (parsed and validated through the executor's cache, its type
+  found); one that cannot run gets its outcome there, and the others are unaffected.
+- Query operations share one context, hence one set of loaders: K queries asking for the same
+  rows cost the statements of one. Identical query operations (same document, operation name and
+  variables) are executed once and their result answered at each position.
+- Each mutation gets loaders of its own, made when it starts, so it never reads a value cached
+  before its write. When a mutation finishes, the queries' loaders are replaced: anything loaded
+  after a write is loaded again.
+- All operations start together (`asyncio.gather`), at most `batch_concurrency` at a time when that
+  is set. With `batch_mutations = "serial"` the mutations run one after another in the order sent
+  (queries still run alongside them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass
+
+import orjson
+from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
+
+from app.http.params import Operation
+from app.settings import Settings
+from loaders.field import LoaderRegistry
+from schema.context import Context
+from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+
+logger = logging.getLogger("batchery.http")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one operation of the request produced.
+
+    `rejected`: a request error (parameters, document, operation name, variables): the operation
+    never ran, so its response has no `data`. `code` goes into `extensions.code` of errors that
+    have none.
+    """
+
+    result: ExecutionResult
+    kind: OperationType | None
+    rejected: bool = False
+    bad_parameters: bool = False
+    code: str | None = None
+
+    @classmethod
+    def refused(
+        cls,
+        errors: list[GraphQLError],
+        code: str,
+        kind: OperationType | None = None,
+        *,
+        bad_parameters: bool = False,
+    ) -> Outcome:
+        return cls(ExecutionResult(None, errors), kind, True, bad_parameters, code)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An operation ready to run, or already answered (`outcome`)."""
+
+    request: GraphQLRequest | None
+    prepared: PreparedDocument | None = None
+    kind: OperationType | None = None
+    outcome: Outcome | None = None
+
+
+def plan(executor: Executor, operation: Operation) -> Planned:
+    request = operation.request
+    if request is None or request.query is None:
+        error = GraphQLError(operation.problem or "The operation has no `query`.")
+        return Planned(
+            request, outcome=Outcome.refused([error], operation.code, bad_parameters=True)
+        )
+    prepared = executor.prepare(request.query)
+    if prepared.document is None:
+        syntax = any(isinstance(error, GraphQLSyntaxError) for error in prepared.errors)
+        code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+        return Planned(request, prepared, outcome=Outcome.refused(list(prepared.errors), code))
+    kind = prepared.operation_type(request.operation_name)
+    if kind is None:
+        error = GraphQLError(_unresolved_operation(prepared, request.operation_name))
+        outcome = Outcome.refused([error], "OPERATION_RESOLUTION_FAILURE")
+        return Planned(request, prepared, outcome=outcome)
+    return Planned(request, prepared, kind)
+
+
+def _unresolved_operation(prepared: PreparedDocument, name: str | None) -> str:
+    named = sorted(n for n in prepared.operations if n is not None)
+    if name is not None:
+        known = ", ".join(named) or "none"
+        return f"Unknown operation named '{name}' (the document has: {known})."
+    if not prepared.operations:
+        return "The document has no operation to run."
+    return (
+        "The document has several operations: choose one with `operationName` "
+        f"({', '.join(named)})."
+    )
+
+
+class BatchRunner:
+    def __init__(self, executor: Executor, settings: Settings) -> None:
+        self.executor = executor
+        self.settings = settings
+
+    async def run(self, planned: list[Planned], context: Context) -> list[Outcome]:
+        """Run every operation not answered yet; `context` is the one the queries share."""
+        outcomes: list[Outcome | None] = [p.outcome for p in planned]
+        limiter = (
+            asyncio.Semaphore(self.settings.batch_concurrency)
+            if self.settings.batch_concurrency > 0
+            else None
+        )
+        queries: dict[Hashable, list[int]] = {}
+        mutations: list[int] = []
+        for index, item in enumerate(planned):
+            if item.outcome is not None:
+                continue
+            if item.kind is OperationType.QUERY:
+                key = _same_query_key(item, index) if len(planned) > 1 else index
+                queries.setdefault(key, []).append(index)
+            else:
+                mutations.append(index)
+
+        async def run_query(indexes: list[int]) -> None:
+            outcome = await self._execute(planned[indexes[0]], context, limiter)
+            for index in indexes:
+                outcomes[index] = outcome
+
+        async def run_mutation(index: int) -> None:
+            try:
+                outcomes[index] = await self._execute(
+                    planned[index], context.with_fresh_loaders(), limiter
+                )
+            finally:
+                # What the queries cached may predate this write: later loads go to the database.
+                context.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+
+        async def run_mutations_in_order() -> None:
+            for index in mutations:
+                await run_mutation(index)
+
+        jobs = [run_query(indexes) for indexes in queries.values()]
+        if self.settings.batch_mutations == "serial":
+            jobs.append(run_mutations_in_order())
+        else:
+            jobs.extend(run_mutation(index) for index in mutations)
+        if len(jobs) == 1:
+            await jobs[0]  # a lone operation needs no task of its own
+        else:
+            await asyncio.gather(*jobs)
+        assert all(outcome is not None for outcome in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    async def _execute(
+        self, item: Planned, context: Context, limiter: asyncio.Semaphore | None
+    ) -> Outcome:
+        assert item.prepared is not None and item.request is not None
+        async with _acquired(limiter):
+            try:
+                result = await self.executor.execute(item.prepared, item.request, context)
+            except Exception:
+                # A fault outside any resolver: this operation fails alone, the batch goes on.
+                logger.exception("operation %r failed", item.request.operation_name)
+                error = GraphQLError(
+                    INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}
+                )
+                return Outcome(ExecutionResult(None, [error]), item.kind)
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            # Errors before execution began: the variables could not be coerced.
+            return Outcome(result, item.kind, rejected=True, code="BAD_USER_INPUT")
+        return Outcome(result, item.kind)
+
+
+@contextlib.asynccontextmanager
+async def _acquired(limiter: asyncio.Semaphore | None) -> AsyncIterator[None]:
+    if limiter is None:
+        yield
+        return
+    async with limiter:
+        yield
+
+
+def _same_query_key(item: Planned, index: int) -> Hashable:
+    request = item.request
+    assert request is not None
+    try:
+        variables = orjson.dumps(request.variables, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # values JSON cannot hold (an upload): never shared
+        return ("unique", index)
+    return (request.query, request.operation_name, variables)
