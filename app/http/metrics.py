@@ -11,7 +11,13 @@ import time
 from collections.abc import Iterable
 
 from graphql import OperationType
-from prometheus_client import CollectorRegistry, disable_created_metrics, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
