@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 import strawberry
@@ -36,6 +37,18 @@ async def load_by_id(
     return result
 
 
+async def shared_read(info: Info, read: Callable[..., Awaitable[T]], *arguments: Hashable) -> T:
+    """`read(reader, *arguments)` once per request: operations of one batch that ask the same
+    root question (say `bakeries(first: 5)` under different selections) share one statement."""
+
+    async def load(keys: list[tuple[Hashable, ...]]) -> list[T]:
+        return list(await asyncio.gather(*(read(info.context.reader, *key) for key in keys)))
+
+    loader = info.context.loaders.get(("root", read), lambda: SafeDataLoader(load))
+    result: T = await loader.load(arguments)
+    return result
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -47,7 +60,7 @@ class Query:
     ) -> list[Bakery]:
         # UNSET keeps the contract's SDL (`region: Region`, no default); it means "any region".
         chosen = region if region is not strawberry.UNSET else None
-        rows = await info.context.reader.bakeries(chosen, page_size(info, first, "first"))
+        rows = await shared_read(info, Reader.bakeries, chosen, page_size(info, first, "first"))
         return [Bakery.from_row(row) for row in rows]
 
     @strawberry.field
@@ -60,9 +73,9 @@ class Query:
 
     @strawberry.field
     async def products(self, info: Info) -> list[Product]:
-        return [Product.from_row(row) for row in await info.context.reader.products()]
+        return [Product.from_row(row) for row in await shared_read(info, Reader.products)]
 
     @strawberry.field(description="Mirrors the seed documents' findUser example.")
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
-        row = await info.context.reader.baker_by_last_name(last_name)
+        row = await shared_read(info, Reader.baker_by_last_name, last_name)
         return Baker.from_row(row) if row is not None else None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select, text
 
 from app.db import models
+from app.db.statements import count_statements
 from app.settings import Settings
+from schema.context import Context
 from tests.helpers import run
 
 
@@ -128,3 +132,23 @@ async def test_depth_limit_is_an_error_naming_the_limit(read_engine):
     assert outcome.data is None
     assert "exceeds maximum operation depth of 3" in outcome.errors[0]["message"]
     assert outcome.statements == 0
+
+
+async def test_operations_sharing_a_context_share_their_root_reads(read_engine):
+    """Two different operations of one request asking the same root question: one statement for
+    the root, one per batched level, whatever else they select."""
+    context = Context.create(read_engine, Settings())
+    with count_statements(read_engine) as log:
+        first, second, other = await asyncio.gather(
+            run(read_engine, "{ bakeries(first: 5) { name } products { id } }", context=context),
+            run(
+                read_engine,
+                "{ bakeries(first: 5) { id orderCount } products { name } }",
+                context=context,
+            ),
+            run(read_engine, "{ bakeries(first: 2) { id } }", context=context),
+        )
+    assert [b["name"] for b in first.data["bakeries"]] and len(second.data["bakeries"]) == 5
+    assert len(other.data["bakeries"]) == 2
+    # bakeries(first: 5), bakeries(first: 2), products, orderCount
+    assert log.count == 4, log.statements
