@@ -6,10 +6,11 @@ from sqlalchemy import BigInteger, Row, cast, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.models import INT_MAX
 from app.db.reads import orders
 
-# `current_total` is a 32-bit column and a GraphQL Int.
-TOTAL_MAX = 2**31 - 1
+# `current_total` is an `Integer` column and a GraphQL Int.
+TOTAL_MAX = INT_MAX
 
 
 class ConstraintViolation(Exception):

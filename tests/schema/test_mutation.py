@@ -71,3 +71,13 @@ async def test_a_total_of_exactly_the_int_maximum_is_allowed(engine):
     outcome = await run(engine, ADD, {"id": "2", "n": 2_147_483_647 - before})
     assert outcome.errors == []
     assert outcome.data["addMoney"]["currentTotal"] == 2_147_483_647
+
+
+async def test_an_order_id_past_the_key_range_is_bad_user_input(engine):
+    outcome = await run(engine, ADD, {"id": "99999999999999999999", "n": 1})
+    assert outcome.data is None
+    [error] = outcome.errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == (
+        "orderId must be the id of an existing record, got '99999999999999999999'"
+    )

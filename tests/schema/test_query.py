@@ -128,3 +128,15 @@ async def test_depth_limit_is_an_error_naming_the_limit(read_engine):
     assert outcome.data is None
     assert "exceeds maximum operation depth of 3" in outcome.errors[0]["message"]
     assert outcome.statements == 0
+
+
+async def test_ids_past_the_integer_key_range_match_nothing(read_engine):
+    # 3000000000 fits no 32-bit key (PostgreSQL refuses it as a parameter); the other no 64-bit
+    # integer (SQLite refuses it): neither is an id, so like "x" they find nothing.
+    outcome = await run(
+        read_engine,
+        '{ a: bakery(id: "3000000000") { id } b: bakery(id: "99999999999999999999") { id }'
+        ' c: cakeOrder(id: "2147483648") { id } d: bakery(id: "2147483647") { id } }',
+    )
+    assert outcome.errors == []
+    assert outcome.data == {"a": None, "b": None, "c": None, "d": None}
