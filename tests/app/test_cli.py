@@ -43,3 +43,19 @@ def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
         main(["schema"])
     assert exit_info.value.code == 2
     assert "BATCHERY_MAX_FILES must be a whole number" in capsys.readouterr().err
+
+
+def test_help_says_where_the_database_is_and_which_fields_import_takes(capsys):
+    from app.bulk.entities import ENTITIES
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "BATCHERY_DATA_DIR" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["seed", "--help"])
+    assert "(default: 50)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    out = capsys.readouterr().out
+    for entity in ENTITIES.values():
+        assert f"  {entity.name + ':':13} {entity.field_names}\n" in out
