@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -141,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(settings, args))
     from schema import schema
 
-    print(schema.as_str())
+    try:
+        print(schema.as_str(), flush=True)
+    except BrokenPipeError:
+        # `batchery schema | head`: the reader left early. Point stdout at /dev/null so that
+        # Python's flush at exit does not print a traceback (the recipe of the signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +62,20 @@ def test_help_says_where_the_database_is_and_which_fields_import_takes(capsys):
     out = capsys.readouterr().out
     for entity in ENTITIES.values():
         assert f"  {entity.name + ':':13} {entity.field_names}\n" in out
+
+
+def test_schema_into_a_closed_pipe_prints_no_traceback():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written, as after `| head -1`
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "app.cli", "schema"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 1
+    assert completed.stderr == ""
