@@ -140,3 +140,9 @@ async def test_ids_past_the_integer_key_range_match_nothing(read_engine):
     )
     assert outcome.errors == []
     assert outcome.data == {"a": None, "b": None, "c": None, "d": None}
+
+
+async def test_find_baker_with_a_nul_in_the_name_finds_nobody(read_engine):
+    outcome = await run(read_engine, '{ findBaker(lastName: "Ba\\u0000ker") { id } }')
+    assert outcome.errors == []
+    assert outcome.data == {"findBaker": None}
