@@ -1,55 +1,131 @@
-"""`batchery`: serve the API, seed demo data, print the schema, import records from a file."""
+"""batchery: serve the API, seed demo data, print the schema, import records from a file."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.settings import Settings, SettingsError
 
+WHERE = (
+    "Settings come from BATCHERY_* environment variables (README: Configuration). The database is "
+    "BATCHERY_DATABASE_URL when set, else the SQLite file batchery.db in BATCHERY_DATA_DIR "
+    "(default: data, relative to the current directory)."
+)
+# Written out rather than read from app.bulk.entities, which would slow every command's start;
+# tests/app/test_cli.py checks they match.
+IMPORT_FIELDS = {
+    "bakeries": "name, region, externalId",
+    "cake-orders": "bakeryId, writtenPhrase, currentTotal, status, externalId",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="batchery", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="batchery",
+        description=__doc__,
+        epilog=f"{WHERE} 'batchery COMMAND --help' describes a command.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve the API with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API with uvicorn",
+        description="Serves /graphql, /api, /metrics.",
+        epilog=WHERE,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
+    )
     serve.add_argument(
         "--reload", action="store_true", help="restart on code changes (development)"
     )
 
-    seed = commands.add_parser("seed", help="create the tables and fill them with demo data")
-    seed.add_argument("--bakeries", type=int, default=50)
-    seed.add_argument("--orders-per-bakery", type=int, default=200)
-    seed.add_argument("--suppliers", type=int, default=12)
+    seed = commands.add_parser(
+        "seed",
+        help="create the tables and fill them with demo data",
+        description="Creates the tables if missing and fills them with deterministic demo data. "
+        "A database that already has data is left alone: exit status 1, unless --reset or "
+        "--if-empty.",
+        epilog=WHERE,
+    )
+    seed.add_argument(
+        "--bakeries", type=int, default=50, metavar="N", help="bakeries (default: %(default)s)"
+    )
+    seed.add_argument(
+        "--orders-per-bakery",
+        type=int,
+        default=200,
+        metavar="N",
+        help="cake orders per bakery (default: %(default)s)",
+    )
+    seed.add_argument(
+        "--suppliers", type=int, default=12, metavar="N", help="suppliers (default: %(default)s)"
+    )
     seed.add_argument("--reset", action="store_true", help="delete every row first")
-    seed.add_argument("--if-empty", action="store_true", help="do nothing when data is present")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing (exit status 0) when data is present"
+    )
 
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
 
+    fields = "\n".join(f"  {entity + ':':13} {names}" for entity, names in IMPORT_FIELDS.items())
     imports = commands.add_parser(
         "import",
         help="create records from a CSV or JSON Lines file through the bulk engine",
-        description="Creates one record per CSV row / JSON line, in chunks sized to take about "
-        "--target-ms each. Rows that fail are written, with their line numbers, to the report "
-        "file. Exit status: 0 all imported, 1 some rows failed, 2 the file could not be used.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Creates one record per CSV row / JSON line, in chunks sized to take about "
+            "--target-ms each. Rows that fail are written, with their line numbers, to the report "
+            "file. Exit status: 0 all imported, 1 some rows failed, 2 the file could not be used."
+        ),
+        epilog=f"fields (CSV header row / JSON keys):\n{fields}\n\n{textwrap.fill(WHERE)}",
     )
-    imports.add_argument("file", type=Path)
-    imports.add_argument("--entity", required=True, choices=["bakeries", "cake-orders"])
+    imports.add_argument(
+        "file",
+        type=Path,
+        help="a .csv file (a header row of field names, then a record per row; an empty cell "
+        "leaves the field out) or a .jsonl file (a JSON object per line)",
+    )
+    imports.add_argument("--entity", required=True, choices=list(IMPORT_FIELDS))
     imports.add_argument(
         "--atomic", action="store_true", help="import every row or none (one transaction)"
     )
-    imports.add_argument("--report", type=Path, help="where failed rows go (FILE.errors.jsonl)")
-    imports.add_argument("--format", choices=["csv", "jsonl"], help="default: from the suffix")
-    imports.add_argument("--target-ms", type=int, default=250, help="wanted time per chunk")
-    imports.add_argument("--min-chunk", type=int, default=10)
     imports.add_argument(
-        "--max-chunk", type=int, help="default and upper bound: max_records_per_batch"
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="where failed rows go (default: FILE.errors.jsonl)",
+    )
+    imports.add_argument(
+        "--format", choices=["csv", "jsonl"], help="default: from the file name's suffix"
+    )
+    imports.add_argument(
+        "--target-ms",
+        type=int,
+        default=250,
+        metavar="MS",
+        help="wanted time per chunk, in milliseconds (default: %(default)s)",
+    )
+    imports.add_argument(
+        "--min-chunk",
+        type=int,
+        default=10,
+        metavar="N",
+        help="smallest chunk, and the first one (default: %(default)s)",
+    )
+    imports.add_argument(
+        "--max-chunk",
+        type=int,
+        metavar="N",
+        help="largest chunk (default and upper bound: BATCHERY_MAX_RECORDS_PER_BATCH, 200)",
     )
     imports.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -66,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(settings, args))
     from schema import schema
 
-    print(schema.as_str())
+    try:
+        print(schema.as_str(), flush=True)
+    except BrokenPipeError:
+        # `batchery schema | head`: the reader left early. Point stdout at /dev/null so that
+        # Python's flush at exit does not print a traceback (the recipe of the signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

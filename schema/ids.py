@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 
+from app.db.models import INT_MAX
+
 
 def parse_pk(value: str | int) -> int | None:
     try:
         pk = int(value)
     except (TypeError, ValueError):
         return None
-    return pk if pk > 0 else None
+    # Past INT_MAX no row has that key, and the databases refuse it as a parameter.
+    return pk if 0 < pk <= INT_MAX else None
 
 
 def require_pk(value: str | int, argument: str) -> int:

@@ -21,7 +21,10 @@ class OrderMutation:
         self, info: Info, order_id: strawberry.ID, dollars_to_add: int
     ) -> CakeOrder:
         pk = require_pk(order_id, "orderId")
-        row = await writes.add_money(info.context.engine, pk, dollars_to_add)
+        try:
+            row = await writes.add_money(info.context.engine, pk, dollars_to_add)
+        except writes.ConstraintViolation as error:
+            raise GraphQLError(str(error), extensions={"code": "BAD_USER_INPUT"}) from error
         if row is None:
             raise GraphQLError(f"no cake order has id {order_id}", extensions={"code": "NOT_FOUND"})
         return CakeOrder.from_row(row)

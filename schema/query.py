@@ -77,5 +77,7 @@ class Query:
 
     @strawberry.field(description="Mirrors the seed documents' findUser example.")
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
+        if "\x00" in last_name:
+            return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter
         row = await shared_read(info, Reader.baker_by_last_name, last_name)
         return Baker.from_row(row) if row is not None else None

@@ -22,6 +22,9 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The widest value of an `Integer` column (keys, totals) on every backend: PostgreSQL's int4.
+INT_MAX = 2**31 - 1
+
 
 class Region(enum.Enum):
     NORTH_EAST = "NORTH_EAST"

@@ -45,9 +45,10 @@ def bad_request(message: str) -> RequestError:
 def too_large(message: str, code: str, setting: str, limit: int) -> RequestError:
     """413 for a request over one of the transport limits; `setting` is the Settings field."""
     variable = PREFIX + setting.upper()
+    shown = f"{limit} bytes" if setting.endswith("_bytes") else str(limit)
     return RequestError(
         413,
-        f"{message} (limit: {limit}, set by {variable})",
+        f"{message} (limit: {shown}, set by {variable})",
         code,
         extensions={"limit": limit, "setting": variable},
     )

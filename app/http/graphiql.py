@@ -34,11 +34,14 @@ DEFAULT_QUERY = """\
 }
 """
 
+# `rel="icon" href="data:,"`: an empty icon, so the browser does not ask for /favicon.ico (a 404
+# in its console and in the access log).
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>Batchery GraphiQL</title>
+  <link rel="icon" href="data:,">
   <style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
   <link rel="stylesheet" href="{base}/graphiql.min.css">
 </head>
@@ -61,7 +64,8 @@ PAGE = """<!doctype html>
 """
 
 MISSING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Batchery GraphiQL</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>Batchery GraphiQL</title>
+<link rel="icon" href="data:,"></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
 <h1>GraphiQL is not installed</h1>
 <p>Its JavaScript and CSS are served by this server, and were not found in

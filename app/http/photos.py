@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from app.db.models import INT_MAX
 from app.db.photos import PhotoStore
 from app.db.reads import Reader
 from app.http.errors import RequestError
@@ -23,7 +24,8 @@ NOT_INLINE = {"image/svg+xml"}  # SVG can carry script
 async def photo_endpoint(request: Request) -> Response:
     photo_id: int = request.path_params["photo_id"]
     reader: Reader = request.app.state.reader
-    row = await reader.photo(photo_id)
+    # Past INT_MAX no row has that key, and the databases refuse it as a parameter.
+    row = await reader.photo(photo_id) if photo_id <= INT_MAX else None
     if row is None:
         return _not_found(f"There is no photo with id {photo_id}.")
     settings: Settings = request.app.state.settings

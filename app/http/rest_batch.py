@@ -72,7 +72,8 @@ def parse_operations(body: Any, limit: int) -> list[SubRequest]:
         raise HttpError(
             413,
             "TOO_MANY_OPERATIONS",
-            f"a batch holds at most {limit} operations, got {len(operations)}",
+            f"a batch holds at most {limit} operations, got {len(operations)}; split it into "
+            "several batches (limit set by BATCHERY_REST_BATCH_MAX_OPERATIONS)",
             "operations",
         )
     return [

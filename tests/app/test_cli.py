@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -43,3 +46,36 @@ def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
         main(["schema"])
     assert exit_info.value.code == 2
     assert "BATCHERY_MAX_FILES must be a whole number" in capsys.readouterr().err
+
+
+def test_help_says_where_the_database_is_and_which_fields_import_takes(capsys):
+    from app.bulk.entities import ENTITIES
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "BATCHERY_DATA_DIR" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["seed", "--help"])
+    assert "(default: 50)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    out = capsys.readouterr().out
+    for entity in ENTITIES.values():
+        assert f"  {entity.name + ':':13} {entity.field_names}\n" in out
+
+
+def test_schema_into_a_closed_pipe_prints_no_traceback():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written, as after `| head -1`
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "app.cli", "schema"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 1
+    assert completed.stderr == ""

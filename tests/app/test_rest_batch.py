@@ -108,7 +108,10 @@ async def test_more_than_100_operations_are_refused(client):
     operations = [op("GET", "/api/bakeries/1")] * 101
     response = await client.post("/api/batch", json={"operations": operations})
     assert response.status_code == 413
-    assert "at most 100" in response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == (
+        "a batch holds at most 100 operations, got 101; split it into several batches "
+        "(limit set by BATCHERY_REST_BATCH_MAX_OPERATIONS)"
+    )
     response = await client.post("/api/batch", json={"operations": operations[:100]})
     assert response.status_code == 200
 

@@ -82,11 +82,19 @@ def test_httpx_multipart_batch(live_server):
     assert results[-1]["data"]["cakeOrder"]["id"] == "1"
 
 
-def test_node_extract_files_batch(live_server):
+def node_project() -> tuple[str, Path]:
+    """node and examples/node with its locked packages installed."""
     node, npm = needs("node"), needs("npm")
     project = EXAMPLES / "node"
-    if not (project / "node_modules" / "extract-files").is_dir():
+    installed = project / "node_modules" / ".package-lock.json"
+    lock = project / "package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
         run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=project)
+    return node, project
+
+
+def test_node_extract_files_batch(live_server):
+    node, project = node_project()
     output = run([node, "upload-batch.mjs", f"{live_server.url}/graphql"], cwd=project)
     status, _, payload = output.partition(" ")
     assert status == "200"
@@ -96,3 +104,17 @@ def test_node_extract_files_batch(live_server):
         ("lemon-cake.png", PHOTOS["lemon-cake.png"]),
     ]
     assert len(results[2]["data"]["products"]) == 4
+
+
+def test_node_apollo_client_batch_and_upload(live_server):
+    node, project = node_project()
+    output = json.loads(run([node, "apollo-client.mjs", f"{live_server.url}/graphql"], cwd=project))
+    # Three queries in one POST (BatchHttpLink), answered in the order asked; then one upload.
+    assert [bakery["id"] for bakery in output["queries"]] == ["3", "1", "2"]
+    assert all(bakery["name"] for bakery in output["queries"])
+    photo = output["upload"]["uploadOrderPhoto"]
+    assert (photo["filename"], photo["sha256"]) == (
+        "strawberry-cake.png",
+        PHOTOS["strawberry-cake.png"],
+    )
+    assert output["posts"] == 2

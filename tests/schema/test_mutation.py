@@ -42,3 +42,42 @@ async def test_a_total_below_zero_is_refused_and_nothing_changes(engine):
     assert outcome.data is None
     assert "negative" in outcome.errors[0]["message"]
     assert await total_of(engine, 2) == before
+
+
+async def test_a_refused_negative_total_says_bad_user_input(engine):
+    outcome = await run(engine, ADD, {"id": "2", "n": -2_000_000_000})
+    assert outcome.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_total_past_the_int_range_is_refused_and_nothing_changes(engine):
+    # currentTotal is an Int (32-bit): a total past 2147483647 could be neither stored
+    # (PostgreSQL) nor read back (GraphQL) afterwards.
+    before = await total_of(engine, 2)
+    outcome = await run(engine, ADD, {"id": "2", "n": 2_147_483_647})
+    assert outcome.data is None
+    [error] = outcome.errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == (
+        f"adding 2147483647 would make the total of order 2 larger than 2147483647 (it is {before})"
+    )
+    assert await total_of(engine, 2) == before
+    read = await run(engine, '{ cakeOrder(id: "2") { currentTotal } }')
+    assert read.errors == []
+    assert read.data == {"cakeOrder": {"currentTotal": before}}
+
+
+async def test_a_total_of_exactly_the_int_maximum_is_allowed(engine):
+    before = await total_of(engine, 2)
+    outcome = await run(engine, ADD, {"id": "2", "n": 2_147_483_647 - before})
+    assert outcome.errors == []
+    assert outcome.data["addMoney"]["currentTotal"] == 2_147_483_647
+
+
+async def test_an_order_id_past_the_key_range_is_bad_user_input(engine):
+    outcome = await run(engine, ADD, {"id": "99999999999999999999", "n": 1})
+    assert outcome.data is None
+    [error] = outcome.errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == (
+        "orderId must be the id of an existing record, got '99999999999999999999'"
+    )

@@ -152,3 +152,21 @@ async def test_operations_sharing_a_context_share_their_root_reads(read_engine):
     assert len(other.data["bakeries"]) == 2
     # bakeries(first: 5), bakeries(first: 2), products, orderCount
     assert log.count == 4, log.statements
+
+
+async def test_ids_past_the_integer_key_range_match_nothing(read_engine):
+    # 3000000000 fits no 32-bit key (PostgreSQL refuses it as a parameter); the other no 64-bit
+    # integer (SQLite refuses it): neither is an id, so like "x" they find nothing.
+    outcome = await run(
+        read_engine,
+        '{ a: bakery(id: "3000000000") { id } b: bakery(id: "99999999999999999999") { id }'
+        ' c: cakeOrder(id: "2147483648") { id } d: bakery(id: "2147483647") { id } }',
+    )
+    assert outcome.errors == []
+    assert outcome.data == {"a": None, "b": None, "c": None, "d": None}
+
+
+async def test_find_baker_with_a_nul_in_the_name_finds_nobody(read_engine):
+    outcome = await run(read_engine, '{ findBaker(lastName: "Ba\\u0000ker") { id } }')
+    assert outcome.errors == []
+    assert outcome.data == {"findBaker": None}

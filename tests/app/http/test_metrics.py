@@ -55,3 +55,11 @@ async def test_operations_requests_durations_and_batch_sizes_are_counted(client)
     assert delta("batchery_graphql_batch_size_count") == 2
     assert delta("batchery_graphql_batch_size_sum") == 5
     assert delta("batchery_graphql_batch_size_bucket", le="1.0") == 1
+
+
+async def test_no_created_timestamp_series(client):
+    await client.post("/graphql", json={"query": "{ products { id } }"})
+    text = (await client.get("/metrics")).text
+
+    assert "batchery_graphql_operations_total{" in text
+    assert not [line for line in text.splitlines() if "_created" in line]

@@ -58,3 +58,10 @@ async def test_a_photo_whose_bytes_are_gone_is_404(client):
     response = await client.get(photo["url"])
     assert response.status_code == 404
     assert "missing" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("photo_id", ["2147483648", "99999999999999999999"])
+async def test_an_id_past_the_key_range_is_404(client, photo_id):
+    response = await client.get(f"/photos/{photo_id}")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == f"There is no photo with id {photo_id}."
