@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 await db.dispose()
 
     routes: list[BaseRoute] = [
+        # Newcomers open the bare address first: send them to GraphiQL and the API.
+        Route("/", lambda request: RedirectResponse("/graphql"), methods=["GET"]),
         Route("/graphql", graphql_endpoint, methods=ROUTE_METHODS),
         Route("/photos/{photo_id:int}", photo_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -75,7 +75,7 @@ class Query:
     async def products(self, info: Info) -> list[Product]:
         return [Product.from_row(row) for row in await shared_read(info, Reader.products)]
 
-    @strawberry.field(description="Mirrors the seed documents' findUser example.")
+    @strawberry.field(description="The first baker (lowest id) with this exact last name, or null.")
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter

@@ -88,7 +88,8 @@ class Resource:
         self.filters = filters
 
     def routes(self) -> list[Route]:
-        base, one = f"/{self.path}", f"/{self.path}/{{id}}"
+        # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
+        base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
         routes = [
             Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
             Route(base, answers_errors(self.list), methods=["GET"]),

@@ -59,7 +59,8 @@ async def run_batch(
 @strawberry.type
 class BulkMutation:
     @strawberry.mutation(
-        description="Bulk create/update/upsert/delete of bakeries. See contract/bulk.md."
+        description="Bulk create/update/upsert/delete of bakeries: every record validated first, "
+        "then written per `options` (atomic, continueOnError, validateOnly, returnRecords)."
     )
     async def batch_bakeries(self, info: Info, request: BakeryBatchRequest) -> BakeryBatchResponse:
         records = [to_record(record) for record in request.records]
@@ -69,7 +70,8 @@ class BulkMutation:
         return BakeryBatchResponse.build(response)
 
     @strawberry.mutation(
-        description="Bulk create/update/upsert/delete of cake orders. See contract/bulk.md."
+        description="Bulk create/update/upsert/delete of cake orders: every record validated "
+        "first, then written per `options`; bakeryId must name an existing bakery."
     )
     async def batch_cake_orders(
         self, info: Info, request: CakeOrderBatchRequest

@@ -90,3 +90,9 @@ async def test_post_json_runs_a_mutation_and_changes_the_row(client, engine):
             await conn.execute(text("SELECT current_total FROM cake_orders WHERE id = 1"))
         ).scalar_one()
     assert after == before + 7
+
+
+async def test_the_bare_address_leads_to_graphql(client):
+    response = await client.get("/")
+    assert response.status_code == 307
+    assert response.headers["location"] == "/graphql"

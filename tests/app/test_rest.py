@@ -313,3 +313,14 @@ async def test_an_internal_fault_is_500_and_frees_the_idempotency_key(client, en
     # Nothing was written, so the retry runs (it is not answered with the fault).
     retry = await client.post("/api/cake-orders/bulk", json=body, headers=headers)
     assert retry.status_code == 200 and "idempotent-replayed" not in retry.headers
+
+
+async def test_action_paths_are_never_read_as_ids(client):
+    response = await client.get("/api/bakeries/bulk")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert "use POST" in response.json()["error"]["message"]
+    response = await client.delete("/api/bakeries/delete-many")
+    assert response.status_code == 405
+    assert (await client.get("/api/bakeries/abc")).status_code == 404
+    assert (await client.get("/api/bakeries/1")).status_code == 200
