@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.bulk.idempotency import HEADER, IdempotencyError, IdempotencyStore, fingerprint
-from app.http.rest_io import JSON, error_response
+from app.http.rest.io import JSON, error_response
 
 REPLAYED = "Idempotent-Replayed"
 

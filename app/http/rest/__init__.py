@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.routing import Mount, Route
 
-from app.http.rest_batch import batch_endpoint
-from app.http.rest_io import ApiRouter
-from app.http.rest_resources import resource_routes
+from app.http.rest.batch import batch_endpoint
+from app.http.rest.io import ApiRouter
+from app.http.rest.resources import resource_routes
 
 api = ApiRouter([Route("/batch", batch_endpoint, methods=["POST"]), *resource_routes()])
 

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Scope
 
-from app.http.rest_idempotency import idempotent
-from app.http.rest_io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
-from app.http.rest_resources import resource_routes
+from app.http.rest.idempotency import idempotent
+from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
+from app.http.rest.resources import resource_routes
 
 logger = logging.getLogger("batchery.rest")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.bulk import BatchRecord, BatchResponse, Entity, Operation, OptionOverrides, RecordError
 from app.bulk.entities import Kind
-from app.http.rest_io import bad_request
+from app.http.rest.io import bad_request
 
 OPTIONS = {
     "atomic": "atomic",

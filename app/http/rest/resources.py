@@ -29,8 +29,8 @@ from app.bulk import (
 )
 from app.bulk.entities import parse_id
 from app.db.models import Region
-from app.http.rest_idempotency import idempotent
-from app.http.rest_io import (
+from app.http.rest.idempotency import idempotent
+from app.http.rest.io import (
     HttpError,
     answers_errors,
     bad_request,
@@ -38,7 +38,7 @@ from app.http.rest_io import (
     query_int,
     read_json,
 )
-from app.http.rest_shapes import (
+from app.http.rest.shapes import (
     batch_json,
     error_json,
     parse_batch,
