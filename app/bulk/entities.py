@@ -15,11 +15,8 @@ from typing import Any
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import Table
 
-from app.db.models import OrderStatus, Region, UTCDateTime
+from app.db.models import INT_MAX, OrderStatus, Region, UTCDateTime
 from app.db.reads import bakeries, orders
-
-# The widest value an INTEGER column takes on every backend (PostgreSQL's int4).
-INT_MAX = 2**31 - 1
 
 
 class Kind(enum.Enum):

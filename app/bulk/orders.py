@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bulk import sql
-from app.bulk.entities import CAKE_ORDERS, INT_MAX, InvalidValue, convert, parse_id
+from app.bulk.entities import CAKE_ORDERS, InvalidValue, convert, parse_id
 from app.bulk.model import ErrorCode, RecordError
-from app.db.models import OrderStatus
+from app.db.models import INT_MAX, OrderStatus
 from app.db.reads import bakeries, orders, products
 from app.db.transactions import write_connection
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from app.bulk.entities import INT_MAX
+from app.db.models import INT_MAX
 
 JSON = "application/json"
 
