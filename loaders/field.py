@@ -107,6 +107,8 @@ def batch_field(
         )
         return await loader.load(self)
 
+    # The compiled executor finds the spec here and resolves a whole level in one call.
+    resolve.__batchery_spec__ = spec  # type: ignore[attr-defined]
     resolve.__name__ = fn.__name__
     resolve.__qualname__ = fn.__qualname__
     resolve.__module__ = fn.__module__
@@ -127,6 +129,20 @@ def batch_field(
         description=description,
         deprecation_reason=deprecation_reason,
     )
+
+
+def batch_spec_of(resolver: object) -> BatchSpec | None:
+    """The spec behind a `batch_field` resolver, or None for any other function."""
+    return getattr(resolver, "__batchery_spec__", None)
+
+
+def level_loader(
+    spec: BatchSpec, many: bool, info: Info, kwargs: dict[str, Any]
+) -> SafeDataLoader[Any, Any]:
+    """The request's loader of `spec` for these arguments: the same one the per-parent resolver
+    uses, so the compiled executor and graphql-core batch together."""
+    registry: LoaderRegistry = info.context.loaders
+    return registry.get((spec, _freeze(kwargs)), lambda: _make_loader(spec, many, info, kwargs))
 
 
 def _make_loader(

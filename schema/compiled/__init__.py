@@ -1,0 +1,81 @@
+"""The compiled executor: a plan per cached document, run a whole query level at a time.
+
+`CompiledExecution.execute` returns None when the operation is outside what plans cover
+(mutations, subscriptions, introspection, abstract types, asynchronous resolvers that are not batch
+fields); the caller then runs graphql-core, which is always correct. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from graphql import DocumentNode, ExecutionResult
+from graphql.execution import Executor as GraphQLCoreExecutor
+
+from schema.compiled.plan import Compiler, OperationPlan, Unsupported, directive_variables
+from schema.compiled.runtime import Run
+
+__all__ = ["CompiledExecution", "PlanCache", "Unsupported"]
+
+# Each combination of @skip/@include variable values gets a plan; past this many, a document is
+# run by graphql-core for the combinations not seen yet rather than growing without bound.
+MAX_PLANS_PER_DOCUMENT = 32
+
+_UNSUPPORTED: Any = object()
+
+
+@dataclass(slots=True)
+class PlanCache:
+    """The plans of one cached document, by operation name and @skip/@include values."""
+
+    plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    variables: tuple[str, ...] | None = None
+
+
+class CompiledExecution:
+    def __init__(self, schema: strawberry.Schema) -> None:
+        self.schema = schema
+        self.compiler = Compiler(schema)
+
+    async def execute(
+        self,
+        document: DocumentNode,
+        cache: PlanCache,
+        *,
+        root_value: Any,
+        context: Any,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> ExecutionResult | None:
+        built = GraphQLCoreExecutor.build(
+            self.schema._schema, document, root_value, context, variables, operation_name
+        )
+        if isinstance(built, list):  # no such operation, or variables that do not coerce
+            return ExecutionResult(None, built)
+        plan = self.plan(document, cache, built)
+        if plan is None:
+            return None
+        return await Run(plan, built, self.schema).execute()
+
+    def plan(
+        self, document: DocumentNode, cache: PlanCache, built: GraphQLCoreExecutor[Any]
+    ) -> OperationPlan | None:
+        if cache.variables is None:
+            cache.variables = directive_variables(document)
+        coerced = built.variable_values.coerced
+        operation = built.operation
+        key = (
+            operation.name.value if operation.name else None,
+            tuple(coerced.get(name) for name in cache.variables),
+        )
+        plan = cache.plans.get(key)
+        if plan is None:
+            try:
+                plan = self.compiler.compile(operation, built.fragments, built.variable_values)
+            except Unsupported:
+                plan = _UNSUPPORTED
+            if len(cache.plans) < MAX_PLANS_PER_DOCUMENT:
+                cache.plans[key] = plan
+        return None if plan is _UNSUPPORTED else plan
