@@ -7,10 +7,23 @@ tuples), cheaper than ORM instances for read-only data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
-from sqlalchemy import Integer, Row, Select, Table, bindparam, func, select, true, union_all
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    Integer,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +48,10 @@ class Reader:
 
     A connection per call (not a shared session) is what lets concurrent loaders run safely: an
     `AsyncSession` or connection must never be used by two coroutines at once.
+
+    Statements are built once (module constants, or cached by shape) with bound parameters:
+    building a SQLAlchemy statement and its cache key costs more than running a small query, so
+    no request pays for it twice.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -42,15 +59,17 @@ class Reader:
         self.dialect = engine.dialect.name
 
     async def _all(
-        self, statement: Select[tuple[object, ...]]
+        self, statement: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[tuple[object, ...]]]:
         async with self.engine.connect() as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, params)
             return result.all()
 
-    async def _first(self, statement: Select[tuple[object, ...]]) -> Row[tuple[object, ...]] | None:
+    async def _first(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Row[tuple[object, ...]] | None:
         async with self.engine.connect() as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, params)
             return result.first()
 
     # ---- bakeries ----
@@ -58,29 +77,22 @@ class Reader:
     async def bakeries(
         self, region: models.Region | None, first: int
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = select(bakeries).order_by(bakeries.c.id).limit(first)
-        if region is not None:
-            statement = statement.where(bakeries.c.region == region)
-        return await self._all(statement)
+        if region is None:
+            return await self._all(_BAKERIES, {"first": first})
+        return await self._all(_BAKERIES_OF_REGION, {"first": first, "region": region})
 
     async def bakeries_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(bakeries).where(bakeries.c.id.in_(ids)))
+        return await self._all(_BAKERIES_BY_ID, {"ids": list(ids)})
 
     async def bakeries_of_suppliers(
         self, supplier_ids: Sequence[int]
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakery_suppliers.c.supplier_id, *bakeries.c)
-            .join(bakeries, bakeries.c.id == bakery_suppliers.c.bakery_id)
-            .where(bakery_suppliers.c.supplier_id.in_(supplier_ids))
-            .order_by(bakery_suppliers.c.supplier_id, bakeries.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_BAKERIES_OF_SUPPLIERS, {"ids": list(supplier_ids)})
 
     # ---- orders ----
 
     async def orders_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(orders).where(orders.c.id.in_(ids)))
+        return await self._all(_ORDERS_BY_ID, {"ids": list(ids)})
 
     async def newest_orders(
         self, bakery_ids: Sequence[int], limit: int
@@ -89,71 +101,109 @@ class Reader:
         if not bakery_ids or limit <= 0:
             return []
         if self.dialect == "postgresql":
-            return await self._all(_newest_orders_lateral(bakery_ids, limit))
+            return await self._all(_NEWEST_ORDERS_LATERAL, {"ids": list(bakery_ids), "lim": limit})
         if len(bakery_ids) <= SQLITE_MAX_UNION_TERMS:
-            return await self._all(_newest_orders_union(bakery_ids, limit))
-        return await self._all(_newest_orders_window(bakery_ids, limit))
+            params: dict[str, Any] = {f"b{i}": bakery_id for i, bakery_id in enumerate(bakery_ids)}
+            params["lim"] = limit
+            return await self._all(_newest_orders_union(len(bakery_ids)), params)
+        return await self._all(_NEWEST_ORDERS_WINDOW, {"ids": list(bakery_ids), "lim": limit})
 
     async def order_counts(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(orders.c.bakery_id, func.count().label("count"))
-            .where(orders.c.bakery_id.in_(bakery_ids))
-            .group_by(orders.c.bakery_id)
-        )
-        return await self._all(statement)
+        return await self._all(_ORDER_COUNTS, {"ids": list(bakery_ids)})
 
     # ---- people, suppliers, products, photos ----
 
     async def managers(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakers)
-            .where(bakers.c.bakery_id.in_(bakery_ids), bakers.c.is_manager.is_(True))
-            .order_by(bakers.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_MANAGERS, {"ids": list(bakery_ids)})
 
     async def baker_by_last_name(self, last_name: str) -> Row[tuple[object, ...]] | None:
-        statement = select(bakers).where(bakers.c.last_name == last_name).order_by(bakers.c.id)
-        return await self._first(statement.limit(1))
+        return await self._first(_BAKER_BY_LAST_NAME, {"last_name": last_name})
 
     async def suppliers_of_bakeries(
         self, bakery_ids: Sequence[int]
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakery_suppliers.c.bakery_id, *suppliers.c)
-            .join(suppliers, suppliers.c.id == bakery_suppliers.c.supplier_id)
-            .where(bakery_suppliers.c.bakery_id.in_(bakery_ids))
-            .order_by(bakery_suppliers.c.bakery_id, suppliers.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_SUPPLIERS_OF_BAKERIES, {"ids": list(bakery_ids)})
 
     async def products(self) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(products).order_by(products.c.id))
+        return await self._all(_PRODUCTS)
 
     async def latest_photos(self, order_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        latest = (
-            select(func.max(photos.c.id))
-            .where(photos.c.order_id.in_(order_ids))
-            .group_by(photos.c.order_id)
-            .scalar_subquery()
-        )
-        return await self._all(select(photos).where(photos.c.id.in_(latest)))
+        return await self._all(_LATEST_PHOTOS, {"ids": list(order_ids)})
 
     async def photo(self, photo_id: int) -> Row[tuple[object, ...]] | None:
-        return await self._first(select(photos).where(photos.c.id == photo_id))
+        return await self._first(_PHOTO, {"id": photo_id})
 
 
-def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+# ---- the statements, built once ----
+
+
+def _ids() -> BindParameter[Any]:
+    return bindparam("ids", expanding=True)
+
+
+_BAKERIES = select(bakeries).order_by(bakeries.c.id).limit(bindparam("first", type_=Integer))
+_BAKERIES_OF_REGION = (
+    select(bakeries)
+    .where(bakeries.c.region == bindparam("region"))
+    .order_by(bakeries.c.id)
+    .limit(bindparam("first", type_=Integer))
+)
+_BAKERIES_BY_ID = select(bakeries).where(bakeries.c.id.in_(_ids()))
+_BAKERIES_OF_SUPPLIERS = (
+    select(bakery_suppliers.c.supplier_id, *bakeries.c)
+    .join(bakeries, bakeries.c.id == bakery_suppliers.c.bakery_id)
+    .where(bakery_suppliers.c.supplier_id.in_(_ids()))
+    .order_by(bakery_suppliers.c.supplier_id, bakeries.c.id)
+)
+_ORDERS_BY_ID = select(orders).where(orders.c.id.in_(_ids()))
+_ORDER_COUNTS = (
+    select(orders.c.bakery_id, func.count().label("count"))
+    .where(orders.c.bakery_id.in_(_ids()))
+    .group_by(orders.c.bakery_id)
+)
+_MANAGERS = (
+    select(bakers)
+    .where(bakers.c.bakery_id.in_(_ids()), bakers.c.is_manager.is_(True))
+    .order_by(bakers.c.id)
+)
+_BAKER_BY_LAST_NAME = (
+    select(bakers)
+    .where(bakers.c.last_name == bindparam("last_name"))
+    .order_by(bakers.c.id)
+    .limit(1)
+)
+_SUPPLIERS_OF_BAKERIES = (
+    select(bakery_suppliers.c.bakery_id, *suppliers.c)
+    .join(suppliers, suppliers.c.id == bakery_suppliers.c.supplier_id)
+    .where(bakery_suppliers.c.bakery_id.in_(_ids()))
+    .order_by(bakery_suppliers.c.bakery_id, suppliers.c.id)
+)
+_PRODUCTS = select(products).order_by(products.c.id)
+_LATEST_PHOTOS = select(photos).where(
+    photos.c.id.in_(
+        select(func.max(photos.c.id))
+        .where(photos.c.order_id.in_(_ids()))
+        .group_by(photos.c.order_id)
+        .scalar_subquery()
+    )
+)
+_PHOTO = select(photos).where(photos.c.id == bindparam("id"))
+
+
+@functools.lru_cache(maxsize=SQLITE_MAX_UNION_TERMS)
+def _newest_orders_union(count: int) -> Select[tuple[object, ...]]:
     # One indexed LIMIT probe per bakery, glued with UNION ALL: on SQLite this beats
     # ROW_NUMBER() OVER (PARTITION BY ...) by ~3x (see notes/performance.md and benchmarks/).
+    # Parameters b0..b{count-1} are the bakery ids, `lim` the limit; one statement per count.
+    limit = bindparam("lim", type_=Integer)
     per_bakery = [
         select(orders)
-        .where(orders.c.bakery_id == bakery_id)
+        .where(orders.c.bakery_id == bindparam(f"b{i}"))
         .order_by(*NEWEST_FIRST)
         .limit(limit)
         .subquery()
         .select()
-        for bakery_id in bakery_ids
+        for i in range(count)
     ]
     if len(per_bakery) == 1:
         return per_bakery[0]
@@ -163,22 +213,22 @@ def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Select[tuple[
     )
 
 
-def _newest_orders_window(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+def _newest_orders_window() -> Select[tuple[object, ...]]:
     # Portable, one statement for any number of bakeries; slower than the per-bakery probes.
     rank = func.row_number().over(partition_by=orders.c.bakery_id, order_by=NEWEST_FIRST)
-    ranked = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(bakery_ids)).subquery()
+    ranked = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(_ids())).subquery()
     columns = [ranked.c[column.name] for column in orders.c]
     return (
         select(*columns)
-        .where(ranked.c.rank <= limit)
+        .where(ranked.c.rank <= bindparam("lim", type_=Integer))
         .order_by(ranked.c.bakery_id, ranked.c.created_at.desc(), ranked.c.id.desc())
     )
 
 
-def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+def _newest_orders_lateral() -> Select[tuple[object, ...]]:
     # PostgreSQL: one array parameter, and a LATERAL index probe per bakery.
     ids = (
-        func.unnest(bindparam("bakery_ids", list(bakery_ids), type_=postgresql.ARRAY(Integer)))
+        func.unnest(bindparam("ids", type_=postgresql.ARRAY(Integer)))
         .table_valued("id")
         .render_derived(name="parent")
     )
@@ -186,7 +236,7 @@ def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tupl
         select(orders)
         .where(orders.c.bakery_id == ids.c.id)
         .order_by(*NEWEST_FIRST)
-        .limit(limit)
+        .limit(bindparam("lim", type_=Integer))
         .lateral("newest")
     )
     return (
@@ -195,3 +245,7 @@ def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tupl
         .join(newest, true())
         .order_by(newest.c.bakery_id, newest.c.created_at.desc(), newest.c.id.desc())
     )
+
+
+_NEWEST_ORDERS_WINDOW = _newest_orders_window()
+_NEWEST_ORDERS_LATERAL = _newest_orders_lateral()
