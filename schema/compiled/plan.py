@@ -93,6 +93,7 @@ class FieldPlan:
     # Arguments without variables are coerced once, here; None means "coerce per request".
     static_args: dict[str, Any] | None = None
     static_args_error: Exception | None = None
+    owner: ObjectPlan | None = None  # the selection this field belongs to
 
     @property
     def has_arguments(self) -> bool:
@@ -172,6 +173,8 @@ class _PlanBuilder:
             if plan is not None:
                 fields.append(plan)
         plan_ = ObjectPlan(object_type, fields)
+        for field_plan in fields:
+            field_plan.owner = plan_
         plan_.by_key = {f.key: f for f in fields}
         plan_.batch_fields = [f for f in fields if f.kind is Kind.BATCH]
         plan_.fast = build_fast(plan_) if not root else None

@@ -24,12 +24,15 @@ from graphql.execution import Executor as GraphQLCoreExecutor
 from graphql.pyutils import Path, Undefined, inspect, is_awaitable, is_iterable
 from strawberry.types.arguments import convert_arguments
 
+from loaders.dataloader import SafeDataLoader
 from loaders.field import level_loader
 from schema.compiled.plan import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
 
 Position = tuple[str | int, ...]
 Entry = tuple[Any, dict[str, Any], Position]  # source object, its response dict, its position
 Pending = dict[FieldPlan, list[Entry]]
+# Fields answered together, their parents, and the loader (or why there is none).
+Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exception"]
 
 
 class Run:
@@ -129,40 +132,71 @@ class Run:
     async def run_pending(self, pending: Pending) -> None:
         if not pending or () in self.nulled:
             return
-        if len(pending) == 1:
-            (field, entries), *_ = pending.items()
-            await self.run_batch(field, entries)
+        batches = self.batches(pending)
+        if len(batches) == 1:
+            await self.run_batch(*batches[0])
             return
-        await asyncio.gather(*(self.run_batch(f, entries) for f, entries in pending.items()))
+        await asyncio.gather(*(self.run_batch(*batch) for batch in batches))
 
-    async def run_batch(self, field: FieldPlan, entries: list[Entry]) -> None:
-        """Resolve `field` for every parent of a level with one call of its batch function."""
+    def batches(self, pending: Pending) -> list[Batch]:
+        """One batch per loader: sibling fields of the same parents that share a loader (aliases
+        of one field, say) are one batch, answered parent by parent as graphql-core's waiters
+        are woken, so their errors come in the same order."""
+        batches: list[Batch] = []
+        for field, entries in pending.items():
+            assert field.spec is not None
+            info = self.strawberry_info(field, (*entries[0][2], field.key))
+            try:
+                kwargs = self.python_arguments(field, info)
+                loader: SafeDataLoader[Any, Any] | Exception = level_loader(
+                    field.spec, field.many, info, kwargs
+                )
+            except Exception as error:
+                loader = error
+            for fields, others, shared in batches:
+                if (
+                    shared is loader
+                    and fields[0].owner is field.owner
+                    and len(others) == len(entries)
+                ):
+                    fields.append(field)
+                    break
+            else:
+                batches.append(([field], entries, loader))
+        return batches
+
+    async def run_batch(
+        self,
+        fields: list[FieldPlan],
+        entries: list[Entry],
+        loader: SafeDataLoader[Any, Any] | Exception,
+    ) -> None:
+        """Resolve `fields` for every parent of a level with one call of their batch function."""
         if () in self.nulled:
             return
-        assert field.spec is not None
-        info = self.strawberry_info(field, (*entries[0][2], field.key))
         values: list[Any]
-        try:
-            kwargs = self.python_arguments(field, info)
-            loader = level_loader(field.spec, field.many, info, kwargs)
-            values = await loader.load_level([entry[0] for entry in entries])
-        except Exception as error:
-            values = [error] * len(entries)
+        if isinstance(loader, Exception):
+            values = [loader] * len(entries)
+        else:
+            try:
+                values = await loader.load_level([entry[0] for entry in entries])
+            except Exception as error:
+                values = [error] * len(entries)
         pending: Pending = {}
         self.pending = pending
-        key = field.key
         for (_, out, position), value in zip(entries, values, strict=True):
-            if self.nulled and self.is_nulled(position):
-                continue
-            field_position = (*position, key)
-            try:
-                out[key] = self.complete_value(field, value, field_position)
-            except Exception as raw:
+            for field in fields:
+                if self.nulled and self.is_nulled(position):
+                    break
+                field_position = (*position, field.key)
                 try:
-                    self.field_error(raw, field.type, field, field_position)
-                    out[key] = None
-                except GraphQLError as error:
-                    self.propagate(error, position)
+                    out[field.key] = self.complete_value(field, value, field_position)
+                except Exception as raw:
+                    try:
+                        self.field_error(raw, field.type, field, field_position)
+                        out[field.key] = None
+                    except GraphQLError as error:
+                        self.propagate(error, position)
         await self.run_pending(pending)
 
     # ---- completing values (graphql-core's complete_value, shaped for whole lists) ----
