@@ -15,8 +15,8 @@ from graphql import (
     GraphQLInputType,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLSchema,
     GraphQLScalarType,
+    GraphQLSchema,
     get_named_type,
     is_leaf_type,
 )
