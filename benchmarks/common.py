@@ -13,8 +13,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import anyio
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -71,6 +72,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def _create(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("wb")
+
+
 @dataclass(frozen=True)
 class StoredPhoto:
     id: int
@@ -89,15 +95,17 @@ async def store_upload(
 ) -> StoredPhoto:
     """Stream an upload to the photos directory in chunks, hashing as it goes, and record it."""
     directory = resources.settings.photos_dir
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / uuid.uuid4().hex
     digest = hashlib.sha256()
     size = 0
-    with Path(path).open("wb") as out:
+    out = await anyio.to_thread.run_sync(_create, path)
+    try:
         while chunk := await read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
-            out.write(chunk)
+            await anyio.to_thread.run_sync(out.write, chunk)
+    finally:
+        out.close()
     sha256 = digest.hexdigest()
     async with resources.engine.begin() as conn:
         result = await conn.execute(
@@ -112,5 +120,5 @@ async def store_upload(
             .returning(photos.c.id)
         )
         photo_id = result.scalar_one()
-    path.rename(directory / str(photo_id))
+    await anyio.to_thread.run_sync(path.rename, directory / str(photo_id))
     return StoredPhoto(photo_id, filename, content_type, size, sha256)

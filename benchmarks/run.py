@@ -111,6 +111,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         print(
             f"bench: seeding {config.seed.bakeries} bakeries x {config.seed.orders_per_bakery} orders"
         )
+        (workdir / "data").mkdir(parents=True, exist_ok=True)
         asyncio.run(_seed(workdir / "data", config.seed))
         for server in servers.values():
             server.start()
@@ -145,7 +146,6 @@ def main(env: Mapping[str, str] | None = None) -> int:
 
 
 async def _seed(data_dir: Path, size: SeedSize) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}")
     try:
         await seed(engine, size)
