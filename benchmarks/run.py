@@ -108,9 +108,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
         if name in config.servers
     }
     try:
-        print(
-            f"bench: seeding {config.seed.bakeries} bakeries x {config.seed.orders_per_bakery} orders"
-        )
+        size = config.seed
+        print(f"bench: seeding {size.bakeries} bakeries x {size.orders_per_bakery} orders")
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         asyncio.run(_seed(workdir / "data", config.seed))
         for server in servers.values():
