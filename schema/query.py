@@ -39,7 +39,7 @@ class Query:
         # UNSET keeps the contract's SDL (`region: Region`, no default); it means "any region".
         chosen = region if region is not strawberry.UNSET else None
         rows = await info.context.reader.bakeries(chosen, page_size(info, first, "first"))
-        return [Bakery.from_row(row) for row in rows]
+        return Bakery.from_rows(rows)
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
@@ -49,7 +49,7 @@ class Query:
 
         async def fetch(ids: Sequence[int]) -> dict[int, Bakery]:
             rows = await info.context.reader.bakeries_by_id(ids)
-            return {row.id: Bakery.from_row(row) for row in rows}
+            return {bakery.pk: bakery for bakery in Bakery.from_rows(rows)}
 
         result: Bakery | None = await by_id(info, "bakery", fetch).load(pk)
         return result
@@ -62,7 +62,7 @@ class Query:
 
         async def fetch(ids: Sequence[int]) -> dict[int, CakeOrder]:
             rows = await info.context.reader.orders_by_id(ids)
-            return {row.id: CakeOrder.from_row(row) for row in rows}
+            return {order.pk: order for order in CakeOrder.from_rows(rows)}
 
         result: CakeOrder | None = await by_id(info, "cake_order", fetch).load(pk)
         return result

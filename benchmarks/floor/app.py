@@ -10,7 +10,8 @@ with dicts and orjson. Whatever a GraphQL server spends above this is the price 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -28,6 +29,15 @@ _state: dict[str, Resources] = {}
 Handler = Callable[[Resources, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+def columns(rows: Sequence[Any], *names: str) -> Iterator[tuple[Any, ...]]:
+    """Rows as tuples of the named columns: attribute access on a SQLAlchemy Row costs ~0.5 us
+    per column, so hand-written code that cares unpacks tuples (Batchery does the same)."""
+    if not rows:
+        return iter(())
+    fields = rows[0]._fields
+    return map(itemgetter(*(fields.index(name) for name in names)), rows)
+
+
 async def hello(resources: Resources, variables: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"__typename": "Query"}}
 
@@ -37,16 +47,16 @@ def bakeries_with_orders(first: int, limit: int) -> Handler:
 
     async def handle(resources: Resources, variables: dict[str, Any]) -> dict[str, Any]:
         reader = resources.reader
-        bakeries = await reader.bakeries(None, first)
-        orders = await reader.newest_orders([b.id for b in bakeries], limit)
+        bakeries = list(columns(await reader.bakeries(None, first), "id", "name"))
+        orders = await reader.newest_orders([pk for pk, _ in bakeries], limit)
         by_bakery: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for order in orders:
-            by_bakery[order.bakery_id].append(
-                {"id": str(order.id), "writtenPhrase": order.written_phrase}
-            )
+        for pk, bakery_pk, phrase in columns(orders, "id", "bakery_id", "written_phrase"):
+            by_bakery[bakery_pk].append({"id": str(pk), "writtenPhrase": phrase})
         return {
             "data": {
-                "bakeries": [{"name": b.name, "orders": by_bakery.get(b.id, [])} for b in bakeries]
+                "bakeries": [
+                    {"name": name, "orders": by_bakery.get(pk, [])} for pk, name in bakeries
+                ]
             }
         }
 
@@ -68,8 +78,8 @@ async def deep(resources: Resources, variables: dict[str, Any]) -> dict[str, Any
         bakeries_of[member.supplier_id].append(member.id)
     orders = await reader.newest_orders(sorted({m.id for m in members}), 15)
     orders_of: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for order in orders:
-        orders_of[order.bakery_id].append({"id": str(order.id)})
+    for pk, bakery_pk in columns(orders, "id", "bakery_id"):
+        orders_of[bakery_pk].append({"id": str(pk)})
     supplier_json = {
         supplier: {"bakeries": [{"orders": orders_of[b]} for b in bakeries_of[supplier]]}
         for supplier in supplier_ids
