@@ -12,9 +12,9 @@ from typing import Any
 
 import strawberry
 from graphql import DocumentNode, ExecutionResult
-from graphql.execution import Executor as GraphQLCoreExecutor
 
 from schema.compiled.plan import Compiler, OperationPlan, Unsupported, directive_variables
+from schema.compiled.request import Document, OperationInput
 from schema.compiled.runtime import Run
 
 __all__ = ["CompiledExecution", "PlanCache", "Unsupported"]
@@ -32,6 +32,7 @@ class PlanCache:
 
     plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     variables: tuple[str, ...] | None = None
+    document: Document | None = None
 
 
 class CompiledExecution:
@@ -49,23 +50,31 @@ class CompiledExecution:
         variables: dict[str, Any] | None,
         operation_name: str | None,
     ) -> ExecutionResult | None:
-        built = GraphQLCoreExecutor.build(
-            self.schema._schema, document, root_value, context, variables, operation_name
+        if cache.document is None:
+            cache.document = Document.of(document)
+            cache.variables = directive_variables(document)
+        if not cache.document.plain:
+            return None
+        run_input = OperationInput.build(
+            self.schema._schema,
+            cache.document,
+            document,
+            root_value,
+            context,
+            variables,
+            operation_name,
         )
-        if isinstance(built, list):  # no such operation, or variables that do not coerce
-            return ExecutionResult(None, built)
-        plan = self.plan(document, cache, built)
+        if isinstance(run_input, list):  # no such operation, or variables that do not coerce
+            return ExecutionResult(None, run_input)
+        plan = self.plan(cache, run_input)
         if plan is None:
             return None
-        return await Run(plan, built, self.schema).execute()
+        return await Run(plan, run_input, self.schema).execute()
 
-    def plan(
-        self, document: DocumentNode, cache: PlanCache, built: GraphQLCoreExecutor[Any]
-    ) -> OperationPlan | None:
-        if cache.variables is None:
-            cache.variables = directive_variables(document)
-        coerced = built.variable_values.coerced
-        operation = built.operation
+    def plan(self, cache: PlanCache, run_input: OperationInput) -> OperationPlan | None:
+        assert cache.document is not None and cache.variables is not None
+        coerced = run_input.variable_values.coerced
+        operation = run_input.operation
         key = (
             operation.name.value if operation.name else None,
             tuple(coerced.get(name) for name in cache.variables),
@@ -73,7 +82,9 @@ class CompiledExecution:
         plan = cache.plans.get(key)
         if plan is None:
             try:
-                plan = self.compiler.compile(operation, built.fragments, built.variable_values)
+                plan = self.compiler.compile(
+                    operation, cache.document.fragments, run_input.variable_values
+                )
             except Unsupported:
                 plan = _UNSUPPORTED
             if len(cache.plans) < MAX_PLANS_PER_DOCUMENT:

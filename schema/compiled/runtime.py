@@ -20,13 +20,13 @@ from typing import Any
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError, GraphQLLeafType, located_error
-from graphql.execution import Executor as GraphQLCoreExecutor
 from graphql.pyutils import Path, Undefined, inspect, is_awaitable, is_iterable
 from strawberry.types.arguments import convert_arguments
 
 from loaders.dataloader import SafeDataLoader
 from loaders.field import level_loader
 from schema.compiled.plan import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
+from schema.compiled.request import OperationInput
 
 Position = tuple[str | int, ...]
 Entry = tuple[Any, dict[str, Any], Position]  # source object, its response dict, its position
@@ -38,13 +38,13 @@ Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exceptio
 class Run:
     """One execution of a plan."""
 
-    __slots__ = ("_args", "built", "data", "errors", "nulled", "pending", "plan", "schema")
+    __slots__ = ("_args", "data", "errors", "input", "nulled", "pending", "plan", "schema")
 
     def __init__(
-        self, plan: OperationPlan, built: GraphQLCoreExecutor[Any], schema: strawberry.Schema
+        self, plan: OperationPlan, run_input: OperationInput, schema: strawberry.Schema
     ) -> None:
         self.plan = plan
-        self.built = built
+        self.input = run_input
         self.schema = schema
         self.errors: list[GraphQLError] = []
         self.nulled: set[Position] = set()
@@ -93,12 +93,12 @@ class Run:
             return None
         try:
             args = self.arguments(field)
-            info = self.built.build_resolve_info(
+            info = self.input.resolve_info(
                 field.definition, field.nodes, root_type, Path(None, field.key, root_type.name)
             )
             resolve = field.definition.resolve
             assert resolve is not None
-            result = resolve(self.built.root_value, info, **args)
+            result = resolve(self.input.root_value, info, **args)
             if is_awaitable(result):
                 return result
             self.pending = {}
@@ -308,7 +308,7 @@ class Run:
         self, field: FieldPlan, plan: ObjectPlan, source: Any, position: Position
     ) -> Any:
         args = self.arguments(field)
-        info = self.built.build_resolve_info(
+        info = self.input.resolve_info(
             field.definition, field.nodes, plan.type, self.graphql_path(position)
         )
         resolve = field.definition.resolve
@@ -347,7 +347,7 @@ class Run:
 
             try:
                 cached = get_argument_values(
-                    field.definition, field.first.node, self.built.variable_values
+                    field.definition, field.first.node, self.input.variable_values
                 )
             except Exception as error:
                 cached = error
@@ -456,7 +456,7 @@ class Run:
         return path
 
     def strawberry_info(self, field: FieldPlan, position: Position) -> Any:
-        raw = self.built.build_resolve_info(
+        raw = self.input.resolve_info(
             field.definition, field.nodes, field.parent_type, self.graphql_path(position)
         )
         assert field.strawberry_field is not None

@@ -258,3 +258,21 @@ async def test_generated_queries_match_graphql_core(faulty_engine, case):
     compiled, core = await run_both(faulty_engine, case)
     assert_same_response(compiled, core, case)
     assert_compiled_path_ran(case)
+
+
+@pytest.mark.parametrize(
+    ("query", "operation_name"),
+    [
+        ("query A { products { id } } query B { __typename }", None),
+        ("query A { products { id } } query B { __typename }", "C"),
+        ("query A { products { id } } query B { __typename }", "B"),
+        ("fragment F on Query { __typename }", None),
+    ],
+)
+async def test_choosing_the_operation_matches_graphql_core(faulty_engine, query, operation_name):
+    outputs = []
+    for executor in (COMPILED, CORE):
+        context = Context.create(faulty_engine, SETTINGS, reader=FaultyReader(faulty_engine))
+        request = GraphQLRequest(query, None, operation_name)
+        outputs.append(orjson.dumps((await executor.run(request, context)).formatted))
+    assert outputs[0] == outputs[1]
