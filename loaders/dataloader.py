@@ -46,8 +46,15 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
         queue and cache as `load`, so they batch with concurrent per-key loads, but nothing here
         costs a shield or a waiter per key: waiting on the futures still pending is enough.
         """
-        futures = [self._shared_future(key) for key in keys]
-        for future in futures:
+        by_key: dict[Hashable, asyncio.Future[V]] = {}
+        futures = []
+        for key in keys:  # a level often holds one parent many times (many-to-many)
+            cache_key = self.get_cache_key(key)
+            future = by_key.get(cache_key)
+            if future is None:
+                future = by_key[cache_key] = self._shared_future(key)
+            futures.append(future)
+        for future in by_key.values():
             if not future.done():
                 # `wait` never cancels the shared future, even when this task is cancelled.
                 await asyncio.wait((future,))

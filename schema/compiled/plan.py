@@ -107,6 +107,9 @@ class ObjectPlan:
     by_key: dict[str, FieldPlan] = field(default_factory=dict)
     batch_fields: list[FieldPlan] = field(default_factory=list)
     fast: FastBuilders | None = None
+    # Its JSON depends only on the source object, not on where it sits in the response: no
+    # resolver below it sees its `info.path`. Then one object met twice is built once.
+    shareable: bool = False
 
     @property
     def name(self) -> str:
@@ -178,6 +181,7 @@ class _PlanBuilder:
         plan_.by_key = {f.key: f for f in fields}
         plan_.batch_fields = [f for f in fields if f.kind is Kind.BATCH]
         plan_.fast = build_fast(plan_) if not root else None
+        plan_.shareable = not root and all(_position_free(f) for f in fields)
         return plan_
 
     def field_plan(
@@ -275,6 +279,15 @@ class _PlanBuilder:
                 object=self.object_plan(inner, collected.grouped_field_set),
             )
         raise Unsupported(f"abstract type {inner}")
+
+
+def _position_free(field: FieldPlan) -> bool:
+    if field.kind not in (Kind.TYPENAME, Kind.ATTR, Kind.BATCH):
+        return False
+    ref: TypeRef | None = field.type
+    while ref is not None and ref.item is not None:
+        ref = ref.item
+    return ref is None or ref.object is None or ref.object.shareable
 
 
 def _is_list(graphql_type: GraphQLOutputType) -> bool:

@@ -38,7 +38,17 @@ Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exceptio
 class Run:
     """One execution of a plan."""
 
-    __slots__ = ("_args", "data", "errors", "input", "nulled", "pending", "plan", "schema")
+    __slots__ = (
+        "_args",
+        "data",
+        "errors",
+        "input",
+        "nulled",
+        "pending",
+        "plan",
+        "schema",
+        "shared",
+    )
 
     def __init__(
         self, plan: OperationPlan, run_input: OperationInput, schema: strawberry.Schema
@@ -51,6 +61,10 @@ class Run:
         self.data: dict[str, Any] = {}
         self.pending: Pending = {}
         self._args: dict[FieldPlan, dict[str, Any] | Exception] = {}
+        # Response parts built by the fast path, by selection and source object: the same object
+        # (a supplier shared by bakeries, the bakery of many orders) met again under the same
+        # selection gives the same JSON, so it is built once and referenced (see `shareable`).
+        self.shared: dict[tuple[ObjectPlan, int], Any] = {}
 
     # ---- the operation ----
 
@@ -209,11 +223,14 @@ class Run:
             plan = item.object
             fast = plan.fast
             if fast is not None and self.batch_arguments_ok(plan):
+                shared = self.shared.get((plan, id(value))) if plan.shareable else None
                 try:
-                    outs = (fast.many if item.non_null else fast.many_nullable)(value)
+                    outs = shared or (fast.many if item.non_null else fast.many_nullable)(value)
                 except Exception:
                     pass  # the careful path below decides
                 else:
+                    if plan.shareable:
+                        self.shared[(plan, id(value))] = outs
                     if plan.batch_fields:
                         for index, (source, out) in enumerate(zip(value, outs, strict=True)):
                             if out is not None:
@@ -265,11 +282,14 @@ class Run:
     def complete_object(self, plan: ObjectPlan, source: Any, position: Position) -> Any:
         fast = plan.fast
         if fast is not None and self.batch_arguments_ok(plan):
+            shared = self.shared.get((plan, id(source))) if plan.shareable else None
             try:
-                out = fast.one(source)
+                out = shared or fast.one(source)
             except Exception:
                 pass
             else:
+                if plan.shareable:
+                    self.shared[(plan, id(source))] = out
                 if plan.batch_fields:
                     self.register(plan, source, out, position)
                 return out
