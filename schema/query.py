@@ -38,8 +38,17 @@ class Query:
     ) -> list[Bakery]:
         # UNSET keeps the contract's SDL (`region: Region`, no default); it means "any region".
         chosen = region if region is not strawberry.UNSET else None
-        rows = await info.context.reader.bakeries(chosen, page_size(info, first, "first"))
-        return Bakery.from_rows(rows)
+        limit = page_size(info, first, "first")
+        reader = info.context.reader
+
+        async def load(keys: list[tuple[Region | None, int]]) -> list[list[Bakery]]:
+            return [Bakery.from_rows(await reader.bakeries(*key)) for key in keys]
+
+        # Request-wide, like `by_id`: the K query operations of one HTTP batch asking for the
+        # same page share one statement (and then the same bakeries, so their loaders too).
+        loader = info.context.loaders.get(("bakeries",), lambda: SafeDataLoader(load))
+        result: list[Bakery] = await loader.load((chosen, limit))
+        return result
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
