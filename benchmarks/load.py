@@ -142,12 +142,18 @@ def send_streaming(host: str, port: int, path: str, request: Request) -> tuple[i
         head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
         head += [f"{name}: {value}" for name, value in request.headers.items()]
         head.append(f"Content-Length: {request.length}")
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        for chunk in request.stream():
-            sock.sendall(chunk)
         received = bytearray()
-        while data := sock.recv(65536):
-            received += data
+        try:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            for chunk in request.stream():
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered (and closed) before the body was all sent: read why
+        try:
+            while data := sock.recv(65536):
+                received += data
+        except ConnectionResetError:
+            pass
     elapsed = time.perf_counter() - start
     header, _, body = bytes(received).partition(b"\r\n\r\n")
     status = int(header.split(b" ", 2)[1]) if header.startswith(b"HTTP/") else 0
