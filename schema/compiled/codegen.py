@@ -87,6 +87,8 @@ def _leaf_expression(field: FieldPlan, index: int, namespace: dict[str, Any]) ->
     assert leaf is not None
     check, output = _leaf_check(leaf, index, namespace)
     if field.type.non_null:
+        if check.startswith("v.__class__ is "):  # None fails it, so None bails as it should
+            return f"({output} if (v := {getter}){check[1:]} else _bail())"
         return f"({output} if ((v := {getter}) is not None and {check}) else _bail())"
     return f"(None if (v := {getter}) is None else ({output} if {check} else _bail()))"
 
