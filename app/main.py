@@ -18,6 +18,7 @@ from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import graphql_endpoint
 from app.http.health import healthz, readyz
 from app.http.metrics import Metrics
+from app.memory import freeze_startup_objects
 from app.settings import Settings
 from schema import schema
 from schema.execution import Executor
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
         app.state.reader = Reader(db)
+        if settings.gc_freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:

@@ -54,6 +54,8 @@ class Settings:
     # Queries run through a plan compiled once per cached document (schema/compiled); off means
     # graphql-core runs every operation (same results, slower; for comparison and debugging).
     compiled_execution: bool = True
+    # Move the objects alive after start-up out of the garbage collector's way (app/memory.py).
+    gc_freeze: bool = True
 
     # Bulk operations.
     bulk_enabled: bool = True
