@@ -17,10 +17,9 @@ from strawberry.types import Info
 from loaders.builder import BatchResult, from_sources
 from loaders.field import batch_field
 from schema.enums import OrderStatus, Region
-from schema.rows import columns
+from schema.rows import columns, constructor
 
 Row = Any  # a SQLAlchemy Core row; attribute access by column name
-ID = strawberry.ID
 ORDER_COLUMNS = (
     "id",
     "bakery_id",
@@ -145,12 +144,16 @@ class Bakery:
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> list[Bakery]:
+        make = _new_bakery
         return [
-            cls(pk=pk, id=ID(str(pk)), external_id=external_id, name=name, region=region)
+            make(pk, str(pk), external_id, name, region)
             for pk, external_id, name, region in columns(
                 rows, "id", "external_id", "name", "region"
             )
         ]
+
+
+_new_bakery = constructor(Bakery, "pk", "id", "external_id", "name", "region")
 
 
 @strawberry.type
@@ -175,21 +178,26 @@ class CakeOrder:
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> list[CakeOrder]:
+        make = _new_order
         return [
-            cls(
-                pk=pk,
-                bakery_pk=bakery_pk,
-                id=ID(str(pk)),
-                external_id=external_id,
-                written_phrase=written_phrase,
-                current_total=current_total,
-                status=status,
-                created_at=created_at,
-            )
-            for pk, bakery_pk, external_id, written_phrase, current_total, status, created_at in (
+            make(pk, bakery_pk, str(pk), external_id, phrase, total, status, created_at)
+            for pk, bakery_pk, external_id, phrase, total, status, created_at in (
                 columns(rows, *ORDER_COLUMNS)
             )
         ]
+
+
+_new_order = constructor(
+    CakeOrder,
+    "pk",
+    "bakery_pk",
+    "id",
+    "external_id",
+    "written_phrase",
+    "current_total",
+    "status",
+    "created_at",
+)
 
 
 @strawberry.type
