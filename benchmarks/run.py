@@ -64,7 +64,7 @@ class Config:
         pin = env.get("BENCH_PIN", "1") not in ("", "0") and (os.cpu_count() or 1) >= 2
         load = env.get("BENCH_LOAD") or ("wrk" if wrk_available() else "python")
         return cls(
-            seconds=float(env.get("BENCH_SECONDS", "3" if quick else "10")),
+            seconds=float(env.get("BENCH_SECONDS", "2" if quick else "10")),
             warmup=float(env.get("BENCH_WARMUP", "1" if quick else "3")),
             rounds=int(env.get("BENCH_ROUNDS", "1" if quick else "3")),
             connections=int(env.get("BENCH_CONNECTIONS", "8")),
