@@ -43,8 +43,8 @@ class OrderStatus(enum.Enum):
 
 class _SQLiteDateTime(sqlite.DATETIME):
     """SQLite's DATETIME (same column type, same stored text), read back with `fromisoformat`:
-    SQLAlchemy's own reader parses the text with a regular expression, ten times slower, and
-    a large response reads thousands of them."""
+    SQLAlchemy's own reader parses the text with a regular expression, several times slower,
+    and a large response reads thousands of them."""
 
     def result_processor(
         self, dialect: Dialect, coltype: object
@@ -52,7 +52,9 @@ class _SQLiteDateTime(sqlite.DATETIME):
         parse = datetime.fromisoformat
 
         def process(value: str | None) -> datetime | None:
-            return None if value is None else parse(value)
+            # The text is naive UTC: read it as such in one step (`replace(tzinfo=...)` after
+            # parsing costs three times the parse).
+            return None if value is None else parse(value + "+00:00")
 
         return process
 
@@ -79,12 +81,9 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            try:  # SQLite's naive UTC text: parsing it with its offset is 5x cheaper than after
-                return datetime.fromisoformat(value + "+00:00")
-            except ValueError:
-                pass
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is UTC:  # SQLite's, already read as UTC
+            return moment
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
