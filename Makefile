@@ -15,7 +15,7 @@ help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
 	@echo "make lint   - ruff (lint + format check) and mypy"
-	@echo "make bench  - the benchmark suite (see README)"
+	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
 	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
 
@@ -44,6 +44,16 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark suite (docs/performance.md). wrk comes from Debian's packages; without it (not
+# root, no apt) the suite says so and falls back to a slower Python load generator.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "bench: installing wrk from Debian's packages (apt-get install -y wrk)"; \
+	  apt-get install -y wrk >/dev/null 2>&1 || \
+	  { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } || \
+	  echo "bench: could not install wrk (needs root and apt); run 'sudo apt-get install wrk' for real numbers"; }
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from app.http.health import healthz, readyz
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
+from app.memory import freeze_startup_objects
 from app.settings import Settings
 from schema import schema
 from schema.execution import Executor
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
         app.state.reader = Reader(db)
+        if settings.gc_freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:

@@ -54,6 +54,13 @@ class Settings:
     graphiql: bool = True
     document_cache_size: int = 512
 
+    # Execution.
+    # Queries run through a plan compiled once per cached document (schema/compiled); off means
+    # graphql-core runs every operation (same results, slower; for comparison and debugging).
+    compiled_execution: bool = True
+    # Move the objects alive after start-up out of the garbage collector's way (app/memory.py).
+    gc_freeze: bool = True
+
     # Bulk operations.
     bulk_enabled: bool = True
     max_records_per_batch: int = 200

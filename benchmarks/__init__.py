@@ -1,0 +1,1 @@
+"""`make bench`: Batchery against stock Strawberry and a no-GraphQL floor (docs/performance.md)."""

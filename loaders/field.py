@@ -99,13 +99,18 @@ def batch_field(
         wants_info=any(p.name == "info" for p in params[1:]),
         field_name=name or fn.__name__,
     )
+    _many: list[bool] = []
 
     async def resolve(self: Any, info: Info, **kwargs: Any) -> Any:
+        if not _many:  # the field's type is only known once every type is defined
+            _many.append(spec.is_many(info))
         loader = info.context.loaders.get(
-            (spec, _freeze(kwargs)), lambda: _make_loader(spec, info, kwargs)
+            (spec, _freeze(kwargs)), lambda: _make_loader(spec, _many[0], info, kwargs)
         )
         return await loader.load(self)
 
+    # The compiled executor finds the spec here and resolves a whole level in one call.
+    resolve.__batchery_spec__ = spec  # type: ignore[attr-defined]
     resolve.__name__ = fn.__name__
     resolve.__qualname__ = fn.__qualname__
     resolve.__module__ = fn.__module__
@@ -128,9 +133,23 @@ def batch_field(
     )
 
 
-def _make_loader(spec: BatchSpec, info: Info, kwargs: dict[str, Any]) -> SafeDataLoader[Any, Any]:
-    many = spec.is_many(info)  # known only now: types may refer to each other lazily
+def batch_spec_of(resolver: object) -> BatchSpec | None:
+    """The spec behind a `batch_field` resolver, or None for any other function."""
+    return getattr(resolver, "__batchery_spec__", None)
 
+
+def level_loader(
+    spec: BatchSpec, many: bool, info: Info, kwargs: dict[str, Any]
+) -> SafeDataLoader[Any, Any]:
+    """The request's loader of `spec` for these arguments: the same one the per-parent resolver
+    uses, so the compiled executor and graphql-core batch together."""
+    registry: LoaderRegistry = info.context.loaders
+    return registry.get((spec, _freeze(kwargs)), lambda: _make_loader(spec, many, info, kwargs))
+
+
+def _make_loader(
+    spec: BatchSpec, many: bool, info: Info, kwargs: dict[str, Any]
+) -> SafeDataLoader[Any, Any]:
     async def load(parents: list[Any]) -> list[Any]:
         if spec.wants_info:
             outcome = await spec.fn(parents, info, **kwargs)

@@ -33,6 +33,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from app.db.writes import ConstraintViolation
 from app.settings import Settings
 from loaders.builder import TooManyResults
+from schema.compiled import CompiledExecution, PlanCache
 
 logger = logging.getLogger("batchery.execution")
 
@@ -58,6 +59,8 @@ class PreparedDocument:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
     operations: Mapping[str | None, OperationType] = field(default_factory=dict)
+    # The compiled plans of this document (filled on first execution; see schema/compiled).
+    plans: PlanCache = field(default_factory=PlanCache, compare=False, repr=False)
 
     def operation_type(self, operation_name: str | None) -> OperationType | None:
         """The type of the operation that would run, or None when it cannot be chosen."""
@@ -79,6 +82,7 @@ class Executor:
             max_aliases_rule(settings.max_aliases),
         )
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
+        self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
 
     def prepare(self, query: str) -> PreparedDocument:
         """Parse and validate `query`, reusing the outcome for the same text (bounded LRU)."""
@@ -116,14 +120,26 @@ class Executor:
     ) -> ExecutionResult:
         if prepared.document is None:
             return ExecutionResult(None, list(prepared.errors))
-        result = execute(
-            self.graphql_schema,
-            prepared.document,
-            root_value=root_value,
-            context_value=context,
-            variable_values=dict(request.variables) if request.variables is not None else None,
-            operation_name=request.operation_name,
-        )
+        variables = dict(request.variables) if request.variables is not None else None
+        result: Any = None
+        if self.compiled is not None:
+            result = await self.compiled.execute(
+                prepared.document,
+                prepared.plans,
+                root_value=root_value,
+                context=context,
+                variables=variables,
+                operation_name=request.operation_name,
+            )
+        if result is None:  # outside the compiled subset: graphql-core runs it
+            result = execute(
+                self.graphql_schema,
+                prepared.document,
+                root_value=root_value,
+                context_value=context,
+                variable_values=variables,
+                operation_name=request.operation_name,
+            )
         if is_awaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)

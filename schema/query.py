@@ -37,12 +37,18 @@ async def load_by_id(
     return result
 
 
-async def shared_read(info: Info, read: Callable[..., Awaitable[T]], *arguments: Hashable) -> T:
-    """`read(reader, *arguments)` once per request: operations of one batch that ask the same
-    root question (say `bakeries(first: 5)` under different selections) share one statement."""
+async def shared_read(
+    info: Info, read: Callable[..., Awaitable[Any]], build: Callable[[Any], T], *arguments: Hashable
+) -> T:
+    """`build(read(reader, *arguments))` once per request: operations of one batch that ask the
+    same root question (say `bakeries(first: 5)` under different selections) share one statement
+    and the very same objects."""
+
+    async def answer(key: tuple[Hashable, ...]) -> T:
+        return build(await read(info.context.reader, *key))
 
     async def load(keys: list[tuple[Hashable, ...]]) -> list[T]:
-        return list(await asyncio.gather(*(read(info.context.reader, *key) for key in keys)))
+        return list(await asyncio.gather(*(answer(key) for key in keys)))
 
     loader = info.context.loaders.get(("root", read), lambda: SafeDataLoader(load))
     result: T = await loader.load(arguments)
@@ -60,8 +66,8 @@ class Query:
     ) -> list[Bakery]:
         # UNSET keeps the contract's SDL (`region: Region`, no default); it means "any region".
         chosen = region if region is not strawberry.UNSET else None
-        rows = await shared_read(info, Reader.bakeries, chosen, page_size(info, first, "first"))
-        return [Bakery.from_row(row) for row in rows]
+        limit = page_size(info, first, "first")
+        return await shared_read(info, Reader.bakeries, Bakery.from_rows, chosen, limit)
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
@@ -73,11 +79,10 @@ class Query:
 
     @strawberry.field
     async def products(self, info: Info) -> list[Product]:
-        return [Product.from_row(row) for row in await shared_read(info, Reader.products)]
+        return await shared_read(info, Reader.products, Product.from_rows)
 
     @strawberry.field(description="The first baker (lowest id) with this exact last name, or null.")
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter
-        row = await shared_read(info, Reader.baker_by_last_name, last_name)
-        return Baker.from_row(row) if row is not None else None
+        return await shared_read(info, Reader.baker_by_last_name, Baker.from_optional, last_name)

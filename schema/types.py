@@ -17,8 +17,18 @@ from strawberry.types import Info
 from loaders.builder import BatchResult, from_sources
 from loaders.field import batch_field
 from schema.enums import OrderStatus, Region
+from schema.rows import columns, constructor
 
 Row = Any  # a SQLAlchemy Core row; attribute access by column name
+ORDER_COLUMNS = (
+    "id",
+    "bakery_id",
+    "external_id",
+    "written_phrase",
+    "current_total",
+    "status",
+    "created_at",
+)
 
 
 def page_size(info: Info, requested: int | None, argument: str) -> int:
@@ -43,7 +53,7 @@ async def bakery_orders(
     limit = page_size(info, limit_to, "limitTo")
     rows = await info.context.reader.newest_orders([b.pk for b in bakeries], limit)
     return from_sources(bakeries).with_results(
-        [CakeOrder.from_row(row) for row in rows], key=lambda order: order.bakery_pk
+        CakeOrder.from_rows(rows), key=lambda order: order.bakery_pk
     )
 
 
@@ -73,15 +83,16 @@ async def bakery_suppliers(bakeries: list[Bakery], info: Info) -> BatchResult[Su
 async def supplier_bakeries(suppliers: list[Supplier], info: Info) -> BatchResult[Bakery]:
     rows = await info.context.reader.bakeries_of_suppliers([s.pk for s in suppliers])
     shared: dict[int, Bakery] = {}
+    for bakery in Bakery.from_rows(rows):
+        shared.setdefault(bakery.pk, bakery)
     return from_sources(suppliers).with_pairs(
-        (row.supplier_id, shared.get(row.id) or shared.setdefault(row.id, Bakery.from_row(row)))
-        for row in rows
+        (supplier_pk, shared[pk]) for supplier_pk, pk in columns(rows, "supplier_id", "id")
     )
 
 
 async def bakeries_by_id(info: Info, ids: Sequence[int]) -> dict[int, Bakery]:
     rows = await info.context.reader.bakeries_by_id(sorted(set(ids)))
-    return {row.id: Bakery.from_row(row) for row in rows}
+    return {bakery.pk: bakery for bakery in Bakery.from_rows(rows)}
 
 
 async def order_bakery(orders: list[CakeOrder], info: Info) -> dict[int, Bakery | None]:
@@ -129,13 +140,21 @@ class Bakery:
 
     @classmethod
     def from_row(cls, row: Row) -> Bakery:
-        return cls(
-            pk=row.id,
-            id=strawberry.ID(str(row.id)),
-            external_id=row.external_id,
-            name=row.name,
-            region=row.region,
-        )
+        """From anything with the columns as attributes (a row, or the bulk engine's records)."""
+        return _new_bakery(row.id, str(row.id), row.external_id, row.name, row.region)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row]) -> list[Bakery]:
+        make = _new_bakery
+        return [
+            make(pk, str(pk), external_id, name, region)
+            for pk, external_id, name, region in columns(
+                rows, "id", "external_id", "name", "region"
+            )
+        ]
+
+
+_new_bakery = constructor(Bakery, "pk", "id", "external_id", "name", "region")
 
 
 @strawberry.type
@@ -156,16 +175,34 @@ class CakeOrder:
 
     @classmethod
     def from_row(cls, row: Row) -> CakeOrder:
-        return cls(
-            pk=row.id,
-            bakery_pk=row.bakery_id,
-            id=strawberry.ID(str(row.id)),
-            external_id=row.external_id,
-            written_phrase=row.written_phrase,
-            current_total=row.current_total,
-            status=row.status,
-            created_at=row.created_at,
-        )
+        """From anything with the columns as attributes (a row, or the bulk engine's records)."""
+        return _new_order(
+            row.id, row.bakery_id, str(row.id), row.external_id, row.written_phrase,
+            row.current_total, row.status, row.created_at,
+        )  # fmt: skip
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row]) -> list[CakeOrder]:
+        make = _new_order
+        return [
+            make(pk, bakery_pk, str(pk), external_id, phrase, total, status, created_at)
+            for pk, bakery_pk, external_id, phrase, total, status, created_at in (
+                columns(rows, *ORDER_COLUMNS)
+            )
+        ]
+
+
+_new_order = constructor(
+    CakeOrder,
+    "pk",
+    "bakery_pk",
+    "id",
+    "external_id",
+    "written_phrase",
+    "current_total",
+    "status",
+    "created_at",
+)
 
 
 @strawberry.type
@@ -177,6 +214,10 @@ class Baker:
     last_name: str
 
     bakery: Bakery | None = batch_field(baker_bakery)
+
+    @classmethod
+    def from_optional(cls, row: Row | None) -> Baker | None:
+        return None if row is None else cls.from_row(row)
 
     @classmethod
     def from_row(cls, row: Row) -> Baker:
@@ -208,6 +249,10 @@ class Product:
     id: strawberry.ID
     name: str
     stock: int
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row]) -> list[Product]:
+        return [cls.from_row(row) for row in rows]
 
     @classmethod
     def from_row(cls, row: Row) -> Product:

@@ -7,10 +7,23 @@ tuples), cheaper than ORM instances for read-only data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Integer, Row, Select, Table, bindparam, func, select, true, union_all
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    Integer,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +48,10 @@ class Reader:
 
     A connection per call (not a shared session) is what lets concurrent loaders run safely: an
     `AsyncSession` or connection must never be used by two coroutines at once.
+
+    Statements are built once (module constants, or cached by shape) with bound parameters:
+    building a SQLAlchemy statement and its cache key costs more than running a small query, so
+    no request pays for it twice.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -42,15 +59,17 @@ class Reader:
         self.dialect = engine.dialect.name
 
     async def _all(
-        self, statement: Select[tuple[object, ...]]
+        self, statement: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[tuple[object, ...]]]:
         async with self.engine.connect() as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, params)
             return result.all()
 
-    async def _first(self, statement: Select[tuple[object, ...]]) -> Row[tuple[object, ...]] | None:
+    async def _first(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Row[tuple[object, ...]] | None:
         async with self.engine.connect() as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(statement, params)
             return result.first()
 
     # ---- bakeries ----
@@ -58,29 +77,22 @@ class Reader:
     async def bakeries(
         self, region: models.Region | None, first: int
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = select(bakeries).order_by(bakeries.c.id).limit(first)
-        if region is not None:
-            statement = statement.where(bakeries.c.region == region)
-        return await self._all(statement)
+        if region is None:
+            return await self._all(_BAKERIES, {"first": first})
+        return await self._all(_BAKERIES_OF_REGION, {"first": first, "region": region})
 
     async def bakeries_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(bakeries).where(bakeries.c.id.in_(ids)))
+        return await self._all(_BAKERIES_BY_ID, {"ids": list(ids)})
 
     async def bakeries_of_suppliers(
         self, supplier_ids: Sequence[int]
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakery_suppliers.c.supplier_id, *bakeries.c)
-            .join(bakeries, bakeries.c.id == bakery_suppliers.c.bakery_id)
-            .where(bakery_suppliers.c.supplier_id.in_(supplier_ids))
-            .order_by(bakery_suppliers.c.supplier_id, bakeries.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_BAKERIES_OF_SUPPLIERS, {"ids": list(supplier_ids)})
 
     # ---- orders ----
 
     async def orders_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(orders).where(orders.c.id.in_(ids)))
+        return await self._all(_ORDERS_BY_ID, {"ids": list(ids)})
 
     async def newest_orders(
         self, bakery_ids: Sequence[int], limit: int
@@ -89,93 +101,145 @@ class Reader:
         if not bakery_ids or limit <= 0:
             return []
         if self.dialect == "postgresql":
-            return await self._all(_newest_orders_lateral(bakery_ids, limit))
-        if len(bakery_ids) <= SQLITE_MAX_UNION_TERMS:
-            return await self._all(_newest_orders_union(bakery_ids, limit))
-        return await self._all(_newest_orders_window(bakery_ids, limit))
+            shape = "lateral"
+        elif len(bakery_ids) <= SQLITE_MAX_UNION_TERMS:
+            shape = "union"
+        else:
+            shape = "window"
+        return await self._all(*newest_orders_statement(shape, bakery_ids, limit))
 
     async def order_counts(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(orders.c.bakery_id, func.count().label("count"))
-            .where(orders.c.bakery_id.in_(bakery_ids))
-            .group_by(orders.c.bakery_id)
-        )
-        return await self._all(statement)
+        return await self._all(_ORDER_COUNTS, {"ids": list(bakery_ids)})
 
     # ---- people, suppliers, products, photos ----
 
     async def managers(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakers)
-            .where(bakers.c.bakery_id.in_(bakery_ids), bakers.c.is_manager.is_(True))
-            .order_by(bakers.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_MANAGERS, {"ids": list(bakery_ids)})
 
     async def baker_by_last_name(self, last_name: str) -> Row[tuple[object, ...]] | None:
-        statement = select(bakers).where(bakers.c.last_name == last_name).order_by(bakers.c.id)
-        return await self._first(statement.limit(1))
+        return await self._first(_BAKER_BY_LAST_NAME, {"last_name": last_name})
 
     async def suppliers_of_bakeries(
         self, bakery_ids: Sequence[int]
     ) -> Sequence[Row[tuple[object, ...]]]:
-        statement = (
-            select(bakery_suppliers.c.bakery_id, *suppliers.c)
-            .join(suppliers, suppliers.c.id == bakery_suppliers.c.supplier_id)
-            .where(bakery_suppliers.c.bakery_id.in_(bakery_ids))
-            .order_by(bakery_suppliers.c.bakery_id, suppliers.c.id)
-        )
-        return await self._all(statement)
+        return await self._all(_SUPPLIERS_OF_BAKERIES, {"ids": list(bakery_ids)})
 
     async def products(self) -> Sequence[Row[tuple[object, ...]]]:
-        return await self._all(select(products).order_by(products.c.id))
+        return await self._all(_PRODUCTS)
 
     async def latest_photos(self, order_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
-        latest = (
-            select(func.max(photos.c.id))
-            .where(photos.c.order_id.in_(order_ids))
-            .group_by(photos.c.order_id)
-            .scalar_subquery()
-        )
-        return await self._all(select(photos).where(photos.c.id.in_(latest)))
+        return await self._all(_LATEST_PHOTOS, {"ids": list(order_ids)})
 
     async def photo(self, photo_id: int) -> Row[tuple[object, ...]] | None:
-        return await self._first(select(photos).where(photos.c.id == photo_id))
+        return await self._first(_PHOTO, {"id": photo_id})
 
 
-def _newest_orders_union(bakery_ids: Sequence[int], limit: int) -> Any:
+# ---- the statements, built once ----
+
+
+def _ids() -> BindParameter[Any]:
+    return bindparam("ids", expanding=True)
+
+
+_BAKERIES = select(bakeries).order_by(bakeries.c.id).limit(bindparam("first", type_=Integer))
+_BAKERIES_OF_REGION = (
+    select(bakeries)
+    .where(bakeries.c.region == bindparam("region"))
+    .order_by(bakeries.c.id)
+    .limit(bindparam("first", type_=Integer))
+)
+_BAKERIES_BY_ID = select(bakeries).where(bakeries.c.id.in_(_ids()))
+_BAKERIES_OF_SUPPLIERS = (
+    select(bakery_suppliers.c.supplier_id, *bakeries.c)
+    .join(bakeries, bakeries.c.id == bakery_suppliers.c.bakery_id)
+    .where(bakery_suppliers.c.supplier_id.in_(_ids()))
+    .order_by(bakery_suppliers.c.supplier_id, bakeries.c.id)
+)
+_ORDERS_BY_ID = select(orders).where(orders.c.id.in_(_ids()))
+_ORDER_COUNTS = (
+    select(orders.c.bakery_id, func.count().label("count"))
+    .where(orders.c.bakery_id.in_(_ids()))
+    .group_by(orders.c.bakery_id)
+)
+_MANAGERS = (
+    select(bakers)
+    .where(bakers.c.bakery_id.in_(_ids()), bakers.c.is_manager.is_(True))
+    .order_by(bakers.c.id)
+)
+_BAKER_BY_LAST_NAME = (
+    select(bakers)
+    .where(bakers.c.last_name == bindparam("last_name"))
+    .order_by(bakers.c.id)
+    .limit(1)
+)
+_SUPPLIERS_OF_BAKERIES = (
+    select(bakery_suppliers.c.bakery_id, *suppliers.c)
+    .join(suppliers, suppliers.c.id == bakery_suppliers.c.supplier_id)
+    .where(bakery_suppliers.c.bakery_id.in_(_ids()))
+    .order_by(bakery_suppliers.c.bakery_id, suppliers.c.id)
+)
+_PRODUCTS = select(products).order_by(products.c.id)
+_LATEST_PHOTOS = select(photos).where(
+    photos.c.id.in_(
+        select(func.max(photos.c.id))
+        .where(photos.c.order_id.in_(_ids()))
+        .group_by(photos.c.order_id)
+        .scalar_subquery()
+    )
+)
+_PHOTO = select(photos).where(photos.c.id == bindparam("id"))
+
+
+def newest_orders_statement(
+    shape: str, bakery_ids: Sequence[int], limit: int
+) -> tuple[Executable, dict[str, Any]]:
+    """The statement of one SQL shape ("union", "window" or "lateral") for "the `limit` newest
+    orders of each bakery", with its parameters. `Reader` picks the fastest per dialect;
+    `benchmarks/sql_shapes.py` measures them."""
+    if shape == "union":
+        params: dict[str, Any] = {f"b{i}": bakery_id for i, bakery_id in enumerate(bakery_ids)}
+        params["lim"] = limit
+        return _newest_orders_union(len(bakery_ids)), params
+    statement = _NEWEST_ORDERS_LATERAL if shape == "lateral" else _NEWEST_ORDERS_WINDOW
+    return statement, {"ids": list(bakery_ids), "lim": limit}
+
+
+@functools.lru_cache(maxsize=SQLITE_MAX_UNION_TERMS)
+def _newest_orders_union(count: int) -> Executable:
     # One indexed LIMIT probe per bakery, glued with UNION ALL: on SQLite this beats
-    # ROW_NUMBER() OVER (PARTITION BY ...) by ~1.6x (`python -m benchmarks.sql_shapes`). No outer
+    # ROW_NUMBER() OVER (PARTITION BY ...) by ~1.8x (`python -m benchmarks.sql_shapes`). No outer
     # ORDER BY (it costs a temp B-tree, ~40% of the time): SQLite runs each term as a co-routine and
     # emits its rows in the term's own order, which tests/db/test_reads.py pins down.
+    # Parameters b0..b{count-1} are the bakery ids, `lim` the limit; one statement per count.
+    limit = bindparam("lim", type_=Integer)
     per_bakery = [
         select(orders)
-        .where(orders.c.bakery_id == bakery_id)
+        .where(orders.c.bakery_id == bindparam(f"b{i}"))
         .order_by(*NEWEST_FIRST)
         .limit(limit)
         .subquery()
         .select()
-        for bakery_id in bakery_ids
+        for i in range(count)
     ]
     return per_bakery[0] if len(per_bakery) == 1 else union_all(*per_bakery)
 
 
-def _newest_orders_window(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+def _newest_orders_window() -> Select[tuple[object, ...]]:
     # Portable, one statement for any number of bakeries; slower than the per-bakery probes.
     rank = func.row_number().over(partition_by=orders.c.bakery_id, order_by=NEWEST_FIRST)
-    ranked = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(bakery_ids)).subquery()
+    ranked = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(_ids())).subquery()
     columns = [ranked.c[column.name] for column in orders.c]
     return (
         select(*columns)
-        .where(ranked.c.rank <= limit)
+        .where(ranked.c.rank <= bindparam("lim", type_=Integer))
         .order_by(ranked.c.bakery_id, ranked.c.created_at.desc(), ranked.c.id.desc())
     )
 
 
-def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tuple[object, ...]]:
+def _newest_orders_lateral() -> Select[tuple[object, ...]]:
     # PostgreSQL: one array parameter, and a LATERAL index probe per bakery.
     ids = (
-        func.unnest(bindparam("bakery_ids", list(bakery_ids), type_=postgresql.ARRAY(Integer)))
+        func.unnest(bindparam("ids", type_=postgresql.ARRAY(Integer)))
         .table_valued("id")
         .render_derived(name="parent")
     )
@@ -183,7 +247,7 @@ def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tupl
         select(orders)
         .where(orders.c.bakery_id == ids.c.id)
         .order_by(*NEWEST_FIRST)
-        .limit(limit)
+        .limit(bindparam("lim", type_=Integer))
         .lateral("newest")
     )
     return (
@@ -192,3 +256,7 @@ def _newest_orders_lateral(bakery_ids: Sequence[int], limit: int) -> Select[tupl
         .join(newest, true())
         .order_by(newest.c.bakery_id, newest.c.created_at.desc(), newest.c.id.desc())
     )
+
+
+_NEWEST_ORDERS_WINDOW = _newest_orders_window()
+_NEWEST_ORDERS_LATERAL = _newest_orders_lateral()

@@ -61,8 +61,8 @@ async def test_window_and_union_shapes_agree_with_ties_on_created_at(engine):
     reader = Reader(engine)
     expected = await expected_newest(engine, [1, 2, 3], 3)
     async with engine.connect() as conn:
-        union = (await conn.execute(reads._newest_orders_union([1, 2, 3], 3))).all()
-        window = (await conn.execute(reads._newest_orders_window([1, 2, 3], 3))).all()
+        union = (await conn.execute(*reads.newest_orders_statement("union", [1, 2, 3], 3))).all()
+        window = (await conn.execute(*reads.newest_orders_statement("window", [1, 2, 3], 3))).all()
     assert [r.id for r in union] == expected
     assert [r.id for r in window] == expected
     assert [r.id for r in await reader.newest_orders([1, 2, 3], 3)] == expected

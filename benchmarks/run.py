@@ -1,0 +1,321 @@
+"""`make bench`: Batchery, stock Strawberry and the no-GraphQL floor, under the same load.
+
+    make bench                      # the full run (several minutes)
+    make bench BENCH_QUICK=1        # a smoke run, under two minutes
+
+Every setting is an environment variable (see docs/performance.md): BENCH_QUICK, BENCH_SECONDS,
+BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_SCENARIOS, BENCH_SERVERS, BENCH_SEED,
+BENCH_UPLOADS, BENCH_UPLOAD_MIB, BENCH_PIN, BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_LOAD,
+BENCH_OUTPUT, BENCH_KEEP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+from app.db.engine import create_engine
+from app.db.seed import SeedSize, seed
+from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
+from benchmarks.report import Row, Run, markdown, target_values
+from benchmarks.scenarios import Scenario, all_scenarios
+from benchmarks.servers import ROOT, Server, make_servers
+
+SERVERS = ["batchery", "baseline", "floor"]
+
+
+@dataclass(frozen=True)
+class Config:
+    seconds: float
+    warmup: float
+    rounds: int
+    connections: int
+    uploads: int
+    upload_mib: int
+    scenarios: list[str]
+    servers: list[str]
+    seed: SeedSize
+    server_cpu: int | None
+    client_cpu: int | None
+    load: str  # "wrk" or "python"
+    output: Path
+    keep: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        quick = env.get("BENCH_QUICK", "") not in ("", "0")
+        names = [s.name for s in all_scenarios()]
+        scenarios = _list(env.get("BENCH_SCENARIOS"), names)
+        servers = _list(env.get("BENCH_SERVERS"), SERVERS)
+        bakeries, _, orders = env.get("BENCH_SEED", "50x200").partition("x")
+        pin = env.get("BENCH_PIN", "1") not in ("", "0") and (os.cpu_count() or 1) >= 2
+        load = env.get("BENCH_LOAD") or ("wrk" if wrk_available() else "python")
+        return cls(
+            seconds=float(env.get("BENCH_SECONDS", "2" if quick else "10")),
+            warmup=float(env.get("BENCH_WARMUP", "1" if quick else "3")),
+            rounds=int(env.get("BENCH_ROUNDS", "1" if quick else "3")),
+            connections=int(env.get("BENCH_CONNECTIONS", "8")),
+            uploads=int(env.get("BENCH_UPLOADS", "1" if quick else "3")),
+            upload_mib=int(env.get("BENCH_UPLOAD_MIB", "100")),
+            scenarios=scenarios,
+            servers=servers,
+            seed=SeedSize(bakeries=int(bakeries), orders_per_bakery=int(orders)),
+            server_cpu=int(env.get("BENCH_SERVER_CPU", "0")) if pin else None,
+            client_cpu=int(env.get("BENCH_CLIENT_CPU", "1")) if pin else None,
+            load=load,
+            output=Path(env.get("BENCH_OUTPUT", str(ROOT / "benchmarks" / "results"))),
+            keep=env.get("BENCH_KEEP", "") not in ("", "0"),
+        )
+
+
+def _list(value: str | None, allowed: list[str]) -> list[str]:
+    if not value:
+        return list(allowed)
+    chosen = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in allowed]
+    if unknown:
+        raise SystemExit(f"bench: unknown {unknown}; choose from {', '.join(allowed)}")
+    return chosen
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    config = Config.from_env(os.environ if env is None else env)
+    if config.client_cpu is not None:
+        os.sched_setaffinity(0, {config.client_cpu})
+    if config.load == "python":
+        print("bench: wrk not found; using the Python load generator (lower, noisier numbers)")
+    workdir = Path(tempfile.mkdtemp(prefix="batchery-bench-"))
+    config.output.mkdir(parents=True, exist_ok=True)
+    scenarios = [s for s in all_scenarios(config.upload_mib) if s.name in config.scenarios]
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()
+    servers = {
+        name: server
+        for name, server in make_servers(workdir / "data", workdir, config.server_cpu).items()
+        if name in config.servers
+    }
+    try:
+        size = config.seed
+        print(f"bench: seeding {size.bakeries} bakeries x {size.orders_per_bakery} orders")
+        (workdir / "data").mkdir(parents=True, exist_ok=True)
+        asyncio.run(_seed(workdir / "data", config.seed))
+        for server in servers.values():
+            server.start()
+        rows = verify(servers, scenarios)
+        for round_index in range(config.rounds):
+            for scenario in scenarios:
+                order = _rotated(list(servers), round_index)
+                for name in order:
+                    row = rows[(scenario.name, name)]
+                    if row.failed:
+                        continue
+                    run = measure(servers[name], scenario, config, workdir, warm=round_index == 0)
+                    row.runs.append(run)
+                    print(
+                        f"bench: round {round_index + 1}/{config.rounds} {scenario.name:10} "
+                        f"{name:8} {run.rps:9.1f} req/s  {run.cpu_ms:7.2f} CPU ms/req"
+                        + (f"  {run.failures} failed" if run.failures else "")
+                    )
+        load_after = os.getloadavg()
+        table = markdown(rows, [s.name for s in scenarios], list(servers))
+        header = _header(config, started, load_before, load_after)
+        print("\n" + header + "\n\n" + table)
+        _write(config.output, started, header, table, rows)
+        return 0
+    finally:
+        for server in servers.values():
+            server.stop()
+        if config.keep:
+            print(f"bench: kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _seed(data_dir: Path, size: SeedSize) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}")
+    try:
+        await seed(engine, size)
+    finally:
+        await engine.dispose()
+
+
+def _rotated(names: list[str], by: int) -> list[str]:
+    """Alternate who goes first each round, so drift on the machine hits everyone alike."""
+    by %= max(1, len(names))
+    return names[by:] + names[:by]
+
+
+def verify(servers: dict[str, Server], scenarios: list[Scenario]) -> dict[tuple[str, str], Row]:
+    """One request of each scenario to each server: does it answer, with what, at how many SQL
+    statements (counted exactly, one request alone)?"""
+    rows: dict[tuple[str, str], Row] = {}
+    for scenario in scenarios:
+        answers: dict[str, bytes] = {}
+        for name, server in servers.items():
+            row = rows[(scenario.name, name)] = Row(scenario.name, name, scenario.ops_per_request)
+            server.wait_idle()
+            before = server.statements()
+            try:
+                status, body = _send_once(server, scenario)
+            except Exception as error:  # a server that chokes on a scenario is a result too
+                row.failed = f"{type(error).__name__}: {error}"[:160]
+                continue
+            row.failed = _problem(status, body, scenario)
+            server.wait_idle()
+            row.sql_per_request = server.statements() - before
+            if (
+                row.failed is None
+                and scenario.kind == "wrk"
+                and not scenario.name.startswith("multi")
+            ):
+                answers[name] = orjson.dumps(orjson.loads(body))
+        if len(set(answers.values())) > 1:
+            print(
+                f"bench: WARNING: the servers answer {scenario.name} differently: {sorted(answers)}"
+            )
+    return rows
+
+
+def _send_once(server: Server, scenario: Scenario) -> tuple[int, bytes]:
+    if scenario.kind == "upload":
+        status, body, _ = send_streaming("127.0.0.1", server.port, "/graphql", scenario.request)
+        return status, body
+    response = httpx.post(
+        server.url + "/graphql",
+        content=scenario.request.body,
+        headers=scenario.request.headers,
+        timeout=120,
+    )
+    return response.status_code, response.content
+
+
+def _problem(status: int, body: bytes, scenario: Scenario) -> str | None:
+    """Why an answer does not count as served, or None."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return f"{status}, not JSON: {body[:80]!r}"
+    answers = payload if isinstance(payload, list) else [payload]
+    first_error = next(
+        (a["errors"][0].get("message") for a in answers if isinstance(a, dict) and a.get("errors")),
+        None,
+    )
+    if status != 200 or first_error:
+        return f"{status} {first_error or ''}".strip()[:160]
+    if scenario.ops_per_request > 1 and len(answers) != scenario.ops_per_request:
+        return f"{status}, {len(answers)} answers to {scenario.ops_per_request} operations"
+    return None
+
+
+def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, warm: bool) -> Run:
+    url = server.url + "/graphql"
+    if warm and config.warmup > 0 and scenario.kind == "wrk":
+        _load(url, scenario, config.warmup, config, workdir)
+    server.wait_idle()
+    cpu_before = server.cpu_seconds()
+    increases: list[float] = []
+    if scenario.kind == "wrk":
+        result = _load(url, scenario, config.seconds, config, workdir)
+    else:
+        seconds: list[float] = []
+        failures = 0
+        for _ in range(config.uploads):
+            server.reset_peak_memory()
+            rss_before, _ = server.memory()
+            status, _, elapsed = send_streaming(
+                "127.0.0.1", server.port, "/graphql", scenario.request
+            )
+            _, peak = server.memory()
+            increases.append(peak - rss_before)
+            seconds.append(elapsed)
+            failures += status != 200
+        result = LoadResult(
+            len(seconds),
+            sum(seconds),
+            statistics.median(seconds) * 1000,
+            max(seconds) * 1000,
+            failures,
+        )
+    server.wait_idle()
+    cpu = server.cpu_seconds() - cpu_before
+    return Run(
+        result.requests,
+        result.seconds,
+        result.p50_ms,
+        result.p99_ms,
+        result.failures,
+        cpu,
+        max(increases) if increases else None,
+    )
+
+
+def _load(
+    url: str, scenario: Scenario, seconds: float, config: Config, workdir: Path
+) -> LoadResult:
+    if config.load == "wrk":
+        return run_wrk(
+            url, scenario.request, seconds, config.connections, workdir, config.client_cpu
+        )
+    return run_python(url, scenario.request, seconds, config.connections)
+
+
+def _header(
+    config: Config,
+    started: datetime.datetime,
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> str:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    pinning = (
+        f"server on CPU {config.server_cpu}, load generator on CPU {config.client_cpu}"
+        if config.server_cpu is not None
+        else "no CPU pinning"
+    )
+    return (
+        f"Measured {started:%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, {os.cpu_count()} CPUs, "
+        f"{pinning}; {config.load}, {config.connections} connections, "
+        f"{config.rounds} round(s) of {config.seconds:g}s per scenario and server (medians); "
+        f"{config.seed.bakeries} bakeries x {config.seed.orders_per_bakery} orders on SQLite. "
+        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+        "(anything well above 1 means other work shared the machine: compare ratios, not "
+        "absolute numbers)."
+    )
+
+
+def _write(
+    output: Path,
+    started: datetime.datetime,
+    header: str,
+    table: str,
+    rows: dict[tuple[str, str], Row],
+) -> None:
+    stamp = f"{started:%Y%m%d-%H%M%S}"
+    text = header + "\n\n" + table + "\n"
+    (output / f"bench-{stamp}.md").write_text(text)
+    (output / "latest.md").write_text(text)
+    data = {
+        "header": header,
+        "rows": [asdict(row) for row in rows.values()],
+        "targets": target_values(rows),
+    }
+    (output / "latest.json").write_text(json.dumps(data, indent=2, default=str))
+    print(f"\nbench: results written to {output / 'latest.md'} and {output / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

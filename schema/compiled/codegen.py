@@ -1,0 +1,121 @@
+"""Generated builders: one Python function per object type of a plan that turns a source object
+(or a whole list of them) into its response dictionary, as graphql-jit does in JavaScript.
+
+The generated code only handles the case where nothing can go wrong: every field is a plain
+attribute with a leaf value of the expected Python type (or `__typename`, or a batch field that
+gets a placeholder filled in later). Any surprise - a None in a non-null field, an exception, an
+unexpected type - raises `Bail`, and the runtime redoes that part the careful way, which produces
+graphql-core's exact errors. So the fast path never decides an outcome the slow path would not.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLLeafType,
+    GraphQLString,
+)
+from graphql.pyutils import Undefined
+
+if TYPE_CHECKING:
+    from schema.compiled.plan import FieldPlan, ObjectPlan
+
+Builder = Callable[[Any], dict[str, Any]]
+ListBuilder = Callable[[list[Any]], list[Any]]
+
+MIN_INT = -(2**31)
+MAX_INT = 2**31 - 1
+
+
+class Bail(Exception):
+    """The fast path met something it does not decide; the careful path takes over."""
+
+
+def _bail() -> Any:
+    raise Bail
+
+
+@dataclass(frozen=True, slots=True)
+class FastBuilders:
+    one: Builder  # source -> dict
+    many: ListBuilder  # [source, ...] -> [dict, ...] (None items bail)
+    many_nullable: ListBuilder  # [source | None, ...] -> [dict | None, ...]
+
+
+def build_fast(plan: ObjectPlan) -> FastBuilders | None:
+    """The generated builders of `plan`, or None when one of its fields needs the careful path."""
+    from schema.compiled.plan import Kind
+
+    namespace: dict[str, Any] = {"_bail": _bail, "_U": Undefined}
+    entries: list[str] = []
+    for index, field in enumerate(plan.fields):
+        if field.kind is Kind.TYPENAME:
+            entries.append(f"{field.key!r}: {plan.name!r}")
+        elif field.kind is Kind.BATCH:
+            entries.append(f"{field.key!r}: None")  # keeps the key's place; filled per level
+        elif field.kind is Kind.ATTR and field.type.leaf is not None:
+            entries.append(f"{field.key!r}: {_leaf_expression(field, index, namespace)}")
+        else:
+            return None
+    body = "{" + ", ".join(entries) + "}"
+    source = (
+        f"def one(s):\n    return {body}\n"
+        f"def many(items):\n    return [{body} for s in items]\n"
+        f"def many_nullable(items):\n    return [None if s is None else {body} for s in items]\n"
+    )
+    exec(compile(source, f"<compiled plan for {plan.name}>", "exec"), namespace)
+    return FastBuilders(namespace["one"], namespace["many"], namespace["many_nullable"])
+
+
+def _leaf_expression(field: FieldPlan, index: int, namespace: dict[str, Any]) -> str:
+    attr = field.attr
+    if attr.isidentifier() and not keyword.iskeyword(attr):
+        getter = f"s.{attr}"
+    else:
+        namespace[f"_a{index}"] = attr
+        getter = f"getattr(s, _a{index})"
+    leaf = field.type.leaf
+    assert leaf is not None
+    check, output = _leaf_check(leaf, index, namespace)
+    if field.type.non_null:
+        if check.startswith("v.__class__ is "):  # None fails it, so None bails as it should
+            return f"({output} if (v := {getter}){check[1:]} else _bail())"
+        return f"({output} if ((v := {getter}) is not None and {check}) else _bail())"
+    return f"(None if (v := {getter}) is None else ({output} if {check} else _bail()))"
+
+
+def _leaf_check(leaf: GraphQLLeafType, index: int, namespace: dict[str, Any]) -> tuple[str, str]:
+    """A test of `v` that holds only when coercing it is the identity (or a known lookup), and
+    the expression that gives the coerced value then."""
+    if leaf is GraphQLString or leaf is GraphQLID:
+        return "v.__class__ is str", "v"
+    if leaf is GraphQLInt:
+        return f"v.__class__ is int and {MIN_INT} <= v <= {MAX_INT}", "v"
+    if leaf is GraphQLBoolean:
+        return "v.__class__ is bool", "v"
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if (
+        isinstance(leaf, GraphQLEnumType)
+        and isinstance(wrapped, type)
+        and issubclass(wrapped, Enum)
+    ):
+        names = {}
+        for member in wrapped:
+            try:
+                names[member] = leaf.coerce_output_value(member)
+            except Exception:  # members the type cannot serialize take the careful path
+                continue
+        namespace[f"_E{index}"] = wrapped
+        namespace[f"_N{index}"] = names
+        return f"v.__class__ is _E{index} and v in _N{index}", f"_N{index}[v]"
+    namespace[f"_S{index}"] = leaf.coerce_output_value
+    return f"(c := _S{index}(v)) is not None and c is not _U", "c"

@@ -1,0 +1,499 @@
+"""Running a compiled plan: a whole level of the query at a time.
+
+Where graphql-core resolves field by field - a coroutine, a task and a loader future for every
+batch field of every parent - this runs each batch field once per level: it collects the parents,
+loads them all with one `load_level` call on the request's loader (so batching across the
+operations of an HTTP request still works), and builds the children's dictionaries with generated
+code. Sibling batch fields run concurrently, and a batch field's children start as soon as it is
+done, as graphql-core's tasks do.
+
+Errors follow graphql-core to the letter: the same `located_error`s, the same messages, null
+propagation to the nearest nullable position, and graphql-core's rule that an error is dropped when
+its position is already inside a nulled part of the response (`CollectedErrors.add`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+import strawberry
+from graphql import ExecutionResult, GraphQLError, GraphQLLeafType, located_error
+from graphql.pyutils import Path, Undefined, inspect, is_awaitable, is_iterable
+from strawberry.types.arguments import convert_arguments
+
+from loaders.dataloader import SafeDataLoader
+from loaders.field import level_loader
+from schema.compiled.plan import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
+from schema.compiled.request import OperationInput
+
+Position = tuple[str | int, ...]
+Entry = tuple[Any, dict[str, Any], Position]  # source object, its response dict, its position
+Pending = dict[FieldPlan, list[Entry]]
+# Fields answered together, their parents, and the loader (or why there is none).
+Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exception"]
+
+
+class Run:
+    """One execution of a plan."""
+
+    __slots__ = (
+        "_args",
+        "data",
+        "errors",
+        "input",
+        "nulled",
+        "pending",
+        "plan",
+        "schema",
+        "shared",
+    )
+
+    def __init__(
+        self, plan: OperationPlan, run_input: OperationInput, schema: strawberry.Schema
+    ) -> None:
+        self.plan = plan
+        self.input = run_input
+        self.schema = schema
+        self.errors: list[GraphQLError] = []
+        self.nulled: set[Position] = set()
+        self.data: dict[str, Any] = {}
+        self.pending: Pending = {}
+        self._args: dict[FieldPlan, dict[str, Any] | Exception] = {}
+        # Response parts built by the fast path, by selection and source object: the same object
+        # (a supplier shared by bakeries, the bakery of many orders) met again under the same
+        # selection gives the same JSON, so it is built once and referenced (see `shareable`).
+        self.shared: dict[tuple[ObjectPlan, int], Any] = {}
+
+    # ---- the operation ----
+
+    async def execute(self) -> ExecutionResult:
+        root = self.plan.root
+        data = self.data
+        # What is left to do for each root field, in field order (graphql-core gathers them so).
+        work: list[Coroutine[Any, Any, None]] = []
+        started: list[Awaitable[Any]] = []
+        try:
+            for field in root.fields:
+                outcome = self._start_root_field(field)
+                if is_awaitable(outcome):
+                    data[field.key] = None  # keeps the key's place in the response
+                    started.append(outcome)
+                    work.append(self._finish_root_field(field, outcome))
+                elif outcome:
+                    work.append(self.run_pending(outcome))
+        except GraphQLError as error:  # a non-null root field failed without awaiting anything
+            for coroutine in work:
+                coroutine.close()
+            for awaitable in started:
+                _close(awaitable)
+            self.add_error(error, ())
+            return ExecutionResult(None, self.errors)
+        if len(work) == 1:
+            await work[0]
+        elif work:
+            await asyncio.gather(*work)
+        if () in self.nulled:
+            return ExecutionResult(None, self.errors)
+        return ExecutionResult(data, self.errors or None)
+
+    def _start_root_field(self, field: FieldPlan) -> Any:
+        """Call a root resolver: its awaitable, or the batch fields its synchronous value left."""
+        root_type = self.plan.root.type
+        position: Position = (field.key,)
+        if field.kind is Kind.TYPENAME:
+            self.data[field.key] = root_type.name
+            return None
+        try:
+            args = self.arguments(field)
+            info = self.input.resolve_info(
+                field.definition, field.nodes, root_type, Path(None, field.key, root_type.name)
+            )
+            resolve = field.definition.resolve
+            assert resolve is not None
+            result = resolve(self.input.root_value, info, **args)
+            if is_awaitable(result):
+                return result
+            self.pending = {}
+            self.data[field.key] = self.complete_value(field, result, position)
+            return self.pending
+        except Exception as raw:
+            self.field_error(raw, field.type, field, position)  # raises when non-null
+            self.data[field.key] = None
+            return None
+
+    async def _finish_root_field(self, field: FieldPlan, awaitable: Awaitable[Any]) -> None:
+        position: Position = (field.key,)
+        pending: Pending = {}
+        try:
+            value = await awaitable
+            self.pending = {}
+            completed = self.complete_value(field, value, position)
+            pending = self.pending
+        except Exception as raw:
+            try:
+                self.field_error(raw, field.type, field, position)
+            except GraphQLError as error:
+                self.add_error(error, ())
+            return
+        if () not in self.nulled:
+            self.data[field.key] = completed
+            await self.run_pending(pending)
+
+    # ---- levels ----
+
+    async def run_pending(self, pending: Pending) -> None:
+        if not pending or () in self.nulled:
+            return
+        batches = self.batches(pending)
+        if len(batches) == 1:
+            await self.run_batch(*batches[0])
+            return
+        await asyncio.gather(*(self.run_batch(*batch) for batch in batches))
+
+    def batches(self, pending: Pending) -> list[Batch]:
+        """One batch per loader: sibling fields of the same parents that share a loader (aliases
+        of one field, say) are one batch, answered parent by parent as graphql-core's waiters
+        are woken, so their errors come in the same order."""
+        batches: list[Batch] = []
+        for field, entries in pending.items():
+            assert field.spec is not None
+            info = self.strawberry_info(field, (*entries[0][2], field.key))
+            try:
+                kwargs = self.python_arguments(field, info)
+                loader: SafeDataLoader[Any, Any] | Exception = level_loader(
+                    field.spec, field.many, info, kwargs
+                )
+            except Exception as error:
+                loader = error
+            for fields, others, shared in batches:
+                if (
+                    shared is loader
+                    and fields[0].owner is field.owner
+                    and len(others) == len(entries)
+                ):
+                    fields.append(field)
+                    break
+            else:
+                batches.append(([field], entries, loader))
+        return batches
+
+    async def run_batch(
+        self,
+        fields: list[FieldPlan],
+        entries: list[Entry],
+        loader: SafeDataLoader[Any, Any] | Exception,
+    ) -> None:
+        """Resolve `fields` for every parent of a level with one call of their batch function."""
+        if () in self.nulled:
+            return
+        values: list[Any]
+        if isinstance(loader, Exception):
+            values = [loader] * len(entries)
+        else:
+            try:
+                values = await loader.load_level([entry[0] for entry in entries])
+            except Exception as error:
+                values = [error] * len(entries)
+        pending: Pending = {}
+        self.pending = pending
+        for (_, out, position), value in zip(entries, values, strict=True):
+            for field in fields:
+                if self.nulled and self.is_nulled(position):
+                    break
+                field_position = (*position, field.key)
+                try:
+                    out[field.key] = self.complete_value(field, value, field_position)
+                except Exception as raw:
+                    try:
+                        self.field_error(raw, field.type, field, field_position)
+                        out[field.key] = None
+                    except GraphQLError as error:
+                        self.propagate(error, position)
+        await self.run_pending(pending)
+
+    # ---- completing values (graphql-core's complete_value, shaped for whole lists) ----
+
+    def complete_value(self, field: FieldPlan, value: Any, position: Position) -> Any:
+        """A field's completed value; raises like graphql-core when it cannot be completed."""
+        ref = field.type
+        item = ref.item
+        if item is not None and item.object is not None and value.__class__ is list:
+            plan = item.object
+            fast = plan.fast
+            if fast is not None and self.batch_arguments_ok(plan):
+                shared = self.shared.get((plan, id(value))) if plan.shareable else None
+                try:
+                    outs = shared or (fast.many if item.non_null else fast.many_nullable)(value)
+                except Exception:
+                    pass  # the careful path below decides
+                else:
+                    if plan.shareable:
+                        self.shared[(plan, id(value))] = outs
+                    if plan.batch_fields:
+                        for index, (source, out) in enumerate(zip(value, outs, strict=True)):
+                            if out is not None:
+                                self.register(plan, source, out, (*position, index))
+                    return outs
+        return self.complete(field, ref, value, position)
+
+    def complete(self, field: FieldPlan, ref: TypeRef, value: Any, position: Position) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if ref.non_null:
+            completed = self._complete_nullable(field, ref, value, position)
+            if completed is None:
+                raise TypeError(
+                    "Cannot return null for non-nullable field "
+                    f"{field.parent_type.name}.{field.name}."
+                )
+            return completed
+        return self._complete_nullable(field, ref, value, position)
+
+    def _complete_nullable(
+        self, field: FieldPlan, ref: TypeRef, value: Any, position: Position
+    ) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if ref.item is not None:
+            return self.complete_list(field, ref.item, value, position)
+        if ref.leaf is not None:
+            return complete_leaf(ref.leaf, value)
+        assert ref.object is not None
+        return self.complete_object(ref.object, value, position)
+
+    def complete_list(self, field: FieldPlan, item: TypeRef, value: Any, position: Position) -> Any:
+        if not is_iterable(value):
+            raise GraphQLError(
+                "Expected Iterable, but did not find one for field "
+                f"'{field.parent_type.name}.{field.name}'."
+            )
+        completed: list[Any] = []
+        for index, element in enumerate(value):
+            item_position = (*position, index)
+            try:
+                completed.append(self.complete(field, item, element, item_position))
+            except Exception as raw:
+                self.field_error(raw, item, field, item_position)
+                completed.append(None)
+        return completed
+
+    def complete_object(self, plan: ObjectPlan, source: Any, position: Position) -> Any:
+        fast = plan.fast
+        if fast is not None and self.batch_arguments_ok(plan):
+            shared = self.shared.get((plan, id(source))) if plan.shareable else None
+            try:
+                out = shared or fast.one(source)
+            except Exception:
+                pass
+            else:
+                if plan.shareable:
+                    self.shared[(plan, id(source))] = out
+                if plan.batch_fields:
+                    self.register(plan, source, out, position)
+                return out
+        return self.complete_object_carefully(plan, source, position)
+
+    def complete_object_carefully(self, plan: ObjectPlan, source: Any, position: Position) -> Any:
+        """Field by field, in order, exactly as graphql-core's execute_fields does."""
+        out: dict[str, Any] = {}
+        batched: list[FieldPlan] = []
+        for field in plan.fields:
+            kind = field.kind
+            if kind is Kind.TYPENAME:
+                out[field.key] = plan.name
+                continue
+            field_position = (*position, field.key)
+            try:
+                if kind is Kind.BATCH:
+                    self.arguments(field)  # argument errors surface now, as in graphql-core
+                    out[field.key] = None
+                    batched.append(field)
+                    continue
+                if kind is Kind.ATTR:
+                    value = getattr(source, field.attr)
+                else:
+                    value = self.call_resolver(field, plan, source, field_position)
+                out[field.key] = self.complete(field, field.type, value, field_position)
+            except Exception as raw:
+                self.field_error(raw, field.type, field, field_position)
+                out[field.key] = None
+        pending = self.pending
+        for field in batched:
+            pending.setdefault(field, []).append((source, out, position))
+        return out
+
+    def call_resolver(
+        self, field: FieldPlan, plan: ObjectPlan, source: Any, position: Position
+    ) -> Any:
+        args = self.arguments(field)
+        info = self.input.resolve_info(
+            field.definition, field.nodes, plan.type, self.graphql_path(position)
+        )
+        resolve = field.definition.resolve
+        assert resolve is not None
+        result = resolve(source, info, **args)
+        if is_awaitable(result):  # the plan only takes synchronous resolvers
+            _close(result)
+            raise RuntimeError(f"{plan.name}.{field.name} returned an awaitable")
+        return result
+
+    def register(
+        self, plan: ObjectPlan, source: Any, out: dict[str, Any], position: Position
+    ) -> None:
+        pending = self.pending
+        entry = (source, out, position)
+        for field in plan.batch_fields:
+            entries = pending.get(field)
+            if entries is None:
+                pending[field] = [entry]
+            else:
+                entries.append(entry)
+
+    # ---- arguments ----
+
+    def arguments(self, field: FieldPlan) -> dict[str, Any]:
+        """The field's coerced GraphQL arguments (once per request), or the error they raise."""
+        if field.static_args is not None:
+            return dict(field.static_args)
+        if field.static_args_error is not None:
+            raise field.static_args_error
+        if not field.has_arguments:
+            return {}
+        cached = self._args.get(field)
+        if cached is None:
+            from graphql.execution.values import get_argument_values
+
+            try:
+                cached = get_argument_values(
+                    field.definition, field.first.node, self.input.variable_values
+                )
+            except Exception as error:
+                cached = error
+            self._args[field] = cached
+        if isinstance(cached, Exception):
+            raise cached
+        return dict(cached)
+
+    def batch_arguments_ok(self, plan: ObjectPlan) -> bool:
+        for field in plan.batch_fields:
+            if field.static_args is None and field.has_arguments:
+                try:
+                    self.arguments(field)
+                except Exception:
+                    return False
+        return True
+
+    def python_arguments(self, field: FieldPlan, info: Any) -> dict[str, Any]:
+        """Strawberry's conversion of the arguments, as its resolver wrapper would do it."""
+        strawberry_field = field.strawberry_field
+        assert strawberry_field is not None
+        converter = self.schema.schema_converter
+        return convert_arguments(
+            self.arguments(field),
+            strawberry_field.arguments,
+            scalar_registry=converter.scalar_registry,
+            config=self.schema.config,
+            info=info,
+        )
+
+    # ---- errors ----
+
+    def field_error(
+        self, raw: Exception, ref: TypeRef, field: FieldPlan, position: Position
+    ) -> None:
+        """graphql-core's handle_field_error: raise for non-null, else record and go on."""
+        error = located_error(raw, field.nodes, list(position))
+        if ref.non_null:
+            raise error
+        self.add_error(error, position)
+
+    def add_error(self, error: GraphQLError, position: Position) -> None:
+        """graphql-core's CollectedErrors.add: nothing is recorded inside a nulled position."""
+        if self.is_nulled(position):
+            return
+        self.nulled.add(position)
+        self.errors.append(error)
+
+    def is_nulled(self, position: Position) -> bool:
+        nulled = self.nulled
+        if not nulled:
+            return False
+        if () in nulled:
+            return True
+        return any(position[:end] in nulled for end in range(len(position), 0, -1))
+
+    def propagate(self, error: GraphQLError, position: Position) -> None:
+        """The object at `position` failed a non-null field: null the nearest nullable position
+        at or above it (the whole response when there is none)."""
+        if self.is_nulled(position):
+            return
+        for prefix, ref in reversed(self.type_chain(position)):
+            if not ref.non_null:
+                container: Any = self.data
+                for key in prefix[:-1]:
+                    container = container[key]
+                container[prefix[-1]] = None
+                self.add_error(error, prefix)
+                return
+        self.add_error(error, ())
+
+    def type_chain(self, position: Position) -> list[tuple[Position, TypeRef]]:
+        """For each prefix of `position` (a field key or a list index), its declared type."""
+        chain: list[tuple[Position, TypeRef]] = []
+        plan = self.plan.root
+        index, end = 0, len(position)
+        while index < end:
+            ref = plan.by_key[str(position[index])].type
+            index += 1
+            chain.append((position[:index], ref))
+            while ref.item is not None and index < end and isinstance(position[index], int):
+                ref = ref.item
+                index += 1
+                chain.append((position[:index], ref))
+            if ref.object is not None:
+                plan = ref.object
+        return chain
+
+    def graphql_path(self, position: Position) -> Path:
+        """graphql-core's Path (with type names) for a position."""
+        path: Path | None = None
+        plan = self.plan.root
+        index, end = 0, len(position)
+        while index < end:
+            key = str(position[index])
+            path = Path(path, key, plan.name)
+            ref = plan.by_key[key].type
+            index += 1
+            while ref.item is not None and index < end and isinstance(position[index], int):
+                path = path.add_key(position[index], None)
+                ref = ref.item
+                index += 1
+            if ref.object is not None:
+                plan = ref.object
+        assert path is not None
+        return path
+
+    def strawberry_info(self, field: FieldPlan, position: Position) -> Any:
+        raw = self.input.resolve_info(
+            field.definition, field.nodes, field.parent_type, self.graphql_path(position)
+        )
+        assert field.strawberry_field is not None
+        return self.schema.config.info_class(_raw_info=raw, _field=field.strawberry_field)
+
+
+def complete_leaf(leaf: GraphQLLeafType, value: Any) -> Any:
+    coerced = leaf.coerce_output_value(value)
+    if coerced is Undefined or coerced is None:
+        raise TypeError(
+            f"Expected `{inspect(leaf)}.coerce_output_value({inspect(value)})` to return "
+            f"non-nullable value, returned: {inspect(coerced)}"
+        )
+    return coerced
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()

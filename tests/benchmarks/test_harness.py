@@ -1,0 +1,85 @@
+"""`make bench` itself works: a one-second run of one scenario against a real Batchery server
+produces a row. (Nothing here looks at how fast anything is: that is the benchmark's job.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.report import Row, Run, markdown, target_values
+from benchmarks.run import _problem
+from benchmarks.scenarios import all_scenarios, large_upload, multipart_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "BATCHERY_"))},
+        "BENCH_SERVERS": "batchery",
+        "BENCH_SCENARIOS": "hello,small",
+        "BENCH_SECONDS": "1",
+        "BENCH_ROUNDS": "1",
+        "BENCH_WARMUP": "0",
+        "BENCH_SEED": "3x2",
+        "BENCH_CONNECTIONS": "2",
+        "BENCH_PIN": "0",
+        "BENCH_OUTPUT": str(tmp_path),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads((tmp_path / "latest.json").read_text())
+    rows = {(row["scenario"], row["server"]): row for row in results["rows"]}
+    assert set(rows) == {("hello", "batchery"), ("small", "batchery")}
+    hello, small = rows[("hello", "batchery")], rows[("small", "batchery")]
+    assert hello["failed"] is None and small["failed"] is None
+    assert hello["runs"][0]["requests"] > 0 and hello["runs"][0]["failures"] == 0
+    assert hello["sql_per_request"] == 0
+    assert small["sql_per_request"] == 2  # bakeries, then their orders: one statement per level
+    table = (tmp_path / "latest.md").read_text()
+    assert "| hello | batchery |" in table and "| small | batchery |" in table
+
+
+def test_answers_that_do_not_count_are_reported_with_their_reason():
+    batch = next(s for s in all_scenarios() if s.name == "batch20")
+    hello = next(s for s in all_scenarios() if s.name == "hello")
+    refused = b'{"errors":[{"message":"The body must be a JSON object."}]}'
+    assert _problem(400, refused, batch) == "400 The body must be a JSON object."
+    assert _problem(200, b'{"data":{"__typename":"Query"}}', hello) is None
+    assert _problem(200, b'{"data":null,"errors":[{"message":"boom"}]}', hello) == "200 boom"
+    assert _problem(200, b"[" + b'{"data":{}},' * 19 + b'{"data":{}}]', batch) is None
+    assert _problem(200, b'[{"data":{}}]', batch) == "200, 1 answers to 20 operations"
+    assert _problem(502, b"<html>", hello) == "502, not JSON: b'<html>'"
+
+
+def test_failed_scenarios_show_in_the_table_and_leave_targets_unmeasured():
+    rows = {
+        ("hello", "batchery"): Row("hello", "batchery", 1, runs=[Run(1000, 1.0, 1, 2, 0, 0.2)]),
+        ("hello", "baseline"): Row("hello", "baseline", 1, runs=[Run(250, 1.0, 4, 9, 0, 0.9)]),
+        ("batch20", "batchery"): Row("batch20", "batchery", 20, failed="400 not a batch"),
+    }
+    table = markdown(rows, ["hello", "batch20"], ["batchery", "baseline"])
+    assert "| batch20 | batchery | failed: 400 not a batch |" in table
+    assert "| hello | batchery | 1,000.0 | 1,000.0 |" in table
+    values = target_values(rows)
+    assert values["hello throughput"] == 4.0
+    assert values["batch of 20"] is None
+
+
+def test_multipart_bodies_follow_the_spec():
+    body = multipart_batch(2).body
+    assert body.index(b'name="operations"') < body.index(b'name="map"') < body.index(b'name="0"')
+    assert b'{"0":["0.variables.file"],"1":["1.variables.file"]}' in body
+    upload = large_upload(3)
+    assert upload.length == sum(len(chunk) for chunk in upload.stream())
+    assert upload.headers["Apollo-Require-Preflight"]
