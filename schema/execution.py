@@ -9,6 +9,7 @@ running the operation, and hiding unexpected errors from clients. A faster execu
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,10 +101,10 @@ class Executor:
         try:
             document = parse(query, max_tokens=self.settings.max_query_tokens)
         except GraphQLError as error:
-            return PreparedDocument(None, (error,))
+            return PreparedDocument(None, (name_the_setting(error),))
         errors = validate(self.graphql_schema, document, self.rules)
         if errors:
-            return PreparedDocument(None, tuple(errors))
+            return PreparedDocument(None, tuple(name_the_setting(error) for error in errors))
         operations = {
             (node.name.value if node.name else None): node.operation
             for node in document.definitions
@@ -170,3 +171,19 @@ class Executor:
             original_error=None,
             extensions={"code": "INTERNAL_SERVER_ERROR"},
         )
+
+
+# The limits' own messages say what was exceeded; a person also needs to know what to change.
+LIMIT_MESSAGES = (
+    (re.compile(r"exceeds maximum operation depth of \d+$"), "BATCHERY_MAX_QUERY_DEPTH"),
+    (re.compile(r"aliases found\. Allowed: \d+$"), "BATCHERY_MAX_ALIASES"),
+    (re.compile(r"Document contains more than \d+ tokens\.?"), "BATCHERY_MAX_QUERY_TOKENS"),
+)
+
+
+def name_the_setting(error: GraphQLError) -> GraphQLError:
+    for pattern, setting in LIMIT_MESSAGES:
+        if pattern.search(error.message):
+            error.message = f"{error.message.rstrip('.')} (a server limit, set by {setting})."
+            break
+    return error

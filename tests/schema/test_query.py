@@ -170,3 +170,20 @@ async def test_find_baker_with_a_nul_in_the_name_finds_nobody(read_engine):
     outcome = await run(read_engine, '{ findBaker(lastName: "Ba\\u0000ker") { id } }')
     assert outcome.errors == []
     assert outcome.data == {"findBaker": None}
+
+
+async def test_limit_errors_name_the_setting_to_change(read_engine):
+    aliases = "{ " + " ".join(f"a{i}: products {{ id }}" for i in range(3)) + " }"
+    outcome = await run(read_engine, aliases, settings=Settings(max_aliases=2))
+    assert outcome.errors[0]["message"] == (
+        "3 aliases found. Allowed: 2 (a server limit, set by BATCHERY_MAX_ALIASES)."
+    )
+    outcome = await run(
+        read_engine, "{ products { id name stock } }", settings=Settings(max_query_tokens=5)
+    )
+    assert "set by BATCHERY_MAX_QUERY_TOKENS" in outcome.errors[0]["message"]
+    deep = "{ bakeries { suppliers { bakeries { id } } } }"
+    outcome = await run(read_engine, deep, settings=Settings(max_query_depth=2))
+    assert outcome.errors[0]["message"].endswith(
+        "(a server limit, set by BATCHERY_MAX_QUERY_DEPTH)."
+    )
