@@ -44,6 +44,23 @@ class Row:
         return self.failed is None and bool(self.runs)
 
 
+def ratio(ours: Row | None, theirs: Row | None, attribute: str, scale: float = 1.0) -> float | None:
+    """`ours / theirs` for `attribute`: the median of the ratios of runs of the same round (they
+    ran minutes apart at most, so drift on the machine cancels out), or of the medians when the
+    rounds do not pair up."""
+    if ours is None or theirs is None or not ours.ok or not theirs.ok:
+        return None
+    if len(ours.runs) == len(theirs.runs):
+        pairs = [
+            scale * getattr(a, attribute) / getattr(b, attribute)
+            for a, b in zip(ours.runs, theirs.runs, strict=True)
+            if getattr(b, attribute)
+        ]
+        if pairs:
+            return statistics.median(pairs)
+    return scale * ours.median(attribute) / theirs.median(attribute)
+
+
 TARGETS = [
     # (name, what is measured, threshold, "min" means value >= threshold)
     ("big throughput", "big: Batchery req/s / baseline req/s", 2.0, "min"),
@@ -56,29 +73,20 @@ TARGETS = [
 
 
 def target_values(rows: dict[tuple[str, str], Row]) -> dict[str, float | None]:
-    def ratio(
-        scenario: str, attribute: str, other: str, *, other_scenario: str = ""
-    ) -> float | None:
-        ours = rows.get((scenario, "batchery"))
-        theirs = rows.get((other_scenario or scenario, other))
-        if ours is None or theirs is None or not ours.ok or not theirs.ok:
-            return None
-        return ours.median(attribute) / theirs.median(attribute)
+    def of(scenario: str, server: str) -> Row | None:
+        return rows.get((scenario, server))
 
-    batch = rows.get(("batch20", "batchery"))
-    separate = rows.get(("small", "batchery"))
-    batch_ratio = None
-    if batch and separate and batch.ok and separate.ok:
-        batch_ratio = batch.median("rps") * batch.ops_per_request / separate.median("rps")
-    upload = rows.get(("upload100", "batchery"))
-    rss = upload.median("rss_increase") / 2**20 if upload and upload.ok else None
+    batch = of("batch20", "batchery")
+    upload = of("upload100", "batchery")
     return {
-        "big throughput": ratio("big", "rps", "baseline"),
-        "big CPU": ratio("big", "cpu_ms", "floor"),
-        "hello throughput": ratio("hello", "rps", "baseline"),
-        "small throughput": ratio("small", "rps", "baseline"),
-        "batch of 20": batch_ratio,
-        "100 MiB upload": rss,
+        "big throughput": ratio(of("big", "batchery"), of("big", "baseline"), "rps"),
+        "big CPU": ratio(of("big", "batchery"), of("big", "floor"), "cpu_ms"),
+        "hello throughput": ratio(of("hello", "batchery"), of("hello", "baseline"), "rps"),
+        "small throughput": ratio(of("small", "batchery"), of("small", "baseline"), "rps"),
+        "batch of 20": ratio(
+            batch, of("small", "batchery"), "rps", batch.ops_per_request if batch else 1
+        ),
+        "100 MiB upload": upload.median("rss_increase") / 2**20 if upload and upload.ok else None,
     }
 
 
@@ -114,11 +122,9 @@ def markdown(rows: dict[tuple[str, str], Row], scenarios: list[str], servers: li
             rps = row.median("rps")
             base = rows.get((scenario, "baseline"))
             floor = rows.get((scenario, "floor"))
-            vs_base = rps / base.median("rps") if base and base.ok else None
-            vs_floor = rps / floor.median("rps") if floor and floor.ok else None
-            cpu_floor = (
-                row.median("cpu_ms") / floor.median("cpu_ms") if floor and floor.ok else None
-            )
+            vs_base = ratio(row, base, "rps")
+            vs_floor = ratio(row, floor, "rps")
+            cpu_floor = ratio(row, floor, "cpu_ms")
             extra = ""
             if row.median("rss_increase") == row.median("rss_increase"):
                 extra = f" (peak RSS +{row.median('rss_increase') / 2**20:.1f} MiB)"

@@ -21,14 +21,14 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult, GraphQLError, GraphQLLeafType, located_error
 from graphql.pyutils import Path, Undefined, inspect, is_awaitable, is_iterable
-from strawberry.types.arguments import convert_arguments
 
 from loaders.dataloader import SafeDataLoader
 from loaders.field import level_loader
+from schema.compiled.arguments import Arguments
 from schema.compiled.plan import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
+from schema.compiled.positions import Collected, Position, graphql_path
 from schema.compiled.request import OperationInput
 
-Position = tuple[str | int, ...]
 Entry = tuple[Any, dict[str, Any], Position]  # source object, its response dict, its position
 Pending = dict[FieldPlan, list[Entry]]
 # Fields answered together, their parents, and the loader (or why there is none).
@@ -38,17 +38,7 @@ Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exceptio
 class Run:
     """One execution of a plan."""
 
-    __slots__ = (
-        "_args",
-        "data",
-        "errors",
-        "input",
-        "nulled",
-        "pending",
-        "plan",
-        "schema",
-        "shared",
-    )
+    __slots__ = ("args", "collected", "data", "input", "pending", "plan", "schema", "shared")
 
     def __init__(
         self, plan: OperationPlan, run_input: OperationInput, schema: strawberry.Schema
@@ -56,11 +46,10 @@ class Run:
         self.plan = plan
         self.input = run_input
         self.schema = schema
-        self.errors: list[GraphQLError] = []
-        self.nulled: set[Position] = set()
+        self.collected = Collected()
         self.data: dict[str, Any] = {}
         self.pending: Pending = {}
-        self._args: dict[FieldPlan, dict[str, Any] | Exception] = {}
+        self.args = Arguments(schema, run_input.variable_values)
         # Response parts built by the fast path, by selection and source object: the same object
         # (a supplier shared by bakeries, the bakery of many orders) met again under the same
         # selection gives the same JSON, so it is built once and referenced (see `shareable`).
@@ -89,14 +78,15 @@ class Run:
             for awaitable in started:
                 _close(awaitable)
             self.add_error(error, ())
-            return ExecutionResult(None, self.errors)
+            return ExecutionResult(None, self.collected.errors)
         if len(work) == 1:
             await work[0]
         elif work:
             await asyncio.gather(*work)
-        if () in self.nulled:
-            return ExecutionResult(None, self.errors)
-        return ExecutionResult(data, self.errors or None)
+        errors = self.collected.errors
+        if self.collected.root_nulled:
+            return ExecutionResult(None, errors)
+        return ExecutionResult(data, errors or None)
 
     def _start_root_field(self, field: FieldPlan) -> Any:
         """Call a root resolver: its awaitable, or the batch fields its synchronous value left."""
@@ -137,14 +127,14 @@ class Run:
             except GraphQLError as error:
                 self.add_error(error, ())
             return
-        if () not in self.nulled:
+        if not self.collected.root_nulled:
             self.data[field.key] = completed
             await self.run_pending(pending)
 
     # ---- levels ----
 
     async def run_pending(self, pending: Pending) -> None:
-        if not pending or () in self.nulled:
+        if not pending or self.collected.root_nulled:
             return
         batches = self.batches(pending)
         if len(batches) == 1:
@@ -186,7 +176,7 @@ class Run:
         loader: SafeDataLoader[Any, Any] | Exception,
     ) -> None:
         """Resolve `fields` for every parent of a level with one call of their batch function."""
-        if () in self.nulled:
+        if self.collected.root_nulled:
             return
         values: list[Any]
         if isinstance(loader, Exception):
@@ -200,7 +190,7 @@ class Run:
         self.pending = pending
         for (_, out, position), value in zip(entries, values, strict=True):
             for field in fields:
-                if self.nulled and self.is_nulled(position):
+                if self.collected.nulled and self.is_nulled(position):
                     break
                 field_position = (*position, field.key)
                 try:
@@ -354,49 +344,13 @@ class Run:
     # ---- arguments ----
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
-        """The field's coerced GraphQL arguments (once per request), or the error they raise."""
-        if field.static_args is not None:
-            return dict(field.static_args)
-        if field.static_args_error is not None:
-            raise field.static_args_error
-        if not field.has_arguments:
-            return {}
-        cached = self._args.get(field)
-        if cached is None:
-            from graphql.execution.values import get_argument_values
-
-            try:
-                cached = get_argument_values(
-                    field.definition, field.first.node, self.input.variable_values
-                )
-            except Exception as error:
-                cached = error
-            self._args[field] = cached
-        if isinstance(cached, Exception):
-            raise cached
-        return dict(cached)
+        return self.args.graphql(field)
 
     def batch_arguments_ok(self, plan: ObjectPlan) -> bool:
-        for field in plan.batch_fields:
-            if field.static_args is None and field.has_arguments:
-                try:
-                    self.arguments(field)
-                except Exception:
-                    return False
-        return True
+        return self.args.all_valid(plan.batch_fields)
 
     def python_arguments(self, field: FieldPlan, info: Any) -> dict[str, Any]:
-        """Strawberry's conversion of the arguments, as its resolver wrapper would do it."""
-        strawberry_field = field.strawberry_field
-        assert strawberry_field is not None
-        converter = self.schema.schema_converter
-        return convert_arguments(
-            self.arguments(field),
-            strawberry_field.arguments,
-            scalar_registry=converter.scalar_registry,
-            config=self.schema.config,
-            info=info,
-        )
+        return self.args.python(field, info)
 
     # ---- errors ----
 
@@ -410,70 +364,16 @@ class Run:
         self.add_error(error, position)
 
     def add_error(self, error: GraphQLError, position: Position) -> None:
-        """graphql-core's CollectedErrors.add: nothing is recorded inside a nulled position."""
-        if self.is_nulled(position):
-            return
-        self.nulled.add(position)
-        self.errors.append(error)
+        self.collected.add(error, position)
 
     def is_nulled(self, position: Position) -> bool:
-        nulled = self.nulled
-        if not nulled:
-            return False
-        if () in nulled:
-            return True
-        return any(position[:end] in nulled for end in range(len(position), 0, -1))
+        return self.collected.is_nulled(position)
 
     def propagate(self, error: GraphQLError, position: Position) -> None:
-        """The object at `position` failed a non-null field: null the nearest nullable position
-        at or above it (the whole response when there is none)."""
-        if self.is_nulled(position):
-            return
-        for prefix, ref in reversed(self.type_chain(position)):
-            if not ref.non_null:
-                container: Any = self.data
-                for key in prefix[:-1]:
-                    container = container[key]
-                container[prefix[-1]] = None
-                self.add_error(error, prefix)
-                return
-        self.add_error(error, ())
-
-    def type_chain(self, position: Position) -> list[tuple[Position, TypeRef]]:
-        """For each prefix of `position` (a field key or a list index), its declared type."""
-        chain: list[tuple[Position, TypeRef]] = []
-        plan = self.plan.root
-        index, end = 0, len(position)
-        while index < end:
-            ref = plan.by_key[str(position[index])].type
-            index += 1
-            chain.append((position[:index], ref))
-            while ref.item is not None and index < end and isinstance(position[index], int):
-                ref = ref.item
-                index += 1
-                chain.append((position[:index], ref))
-            if ref.object is not None:
-                plan = ref.object
-        return chain
+        self.collected.propagate(error, position, self.data, self.plan.root)
 
     def graphql_path(self, position: Position) -> Path:
-        """graphql-core's Path (with type names) for a position."""
-        path: Path | None = None
-        plan = self.plan.root
-        index, end = 0, len(position)
-        while index < end:
-            key = str(position[index])
-            path = Path(path, key, plan.name)
-            ref = plan.by_key[key].type
-            index += 1
-            while ref.item is not None and index < end and isinstance(position[index], int):
-                path = path.add_key(position[index], None)
-                ref = ref.item
-                index += 1
-            if ref.object is not None:
-                plan = ref.object
-        assert path is not None
-        return path
+        return graphql_path(self.plan.root, position)
 
     def strawberry_info(self, field: FieldPlan, position: Position) -> Any:
         raw = self.input.resolve_info(
