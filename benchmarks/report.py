@@ -58,7 +58,10 @@ def ratio(ours: Row | None, theirs: Row | None, attribute: str, scale: float = 1
         ]
         if pairs:
             return statistics.median(pairs)
-    return scale * ours.median(attribute) / theirs.median(attribute)
+    denominator = theirs.median(attribute)
+    if not denominator or denominator != denominator:  # zero (nothing finished in time) or NaN
+        return None
+    return scale * ours.median(attribute) / denominator
 
 
 TARGETS = [

@@ -83,3 +83,17 @@ def test_multipart_bodies_follow_the_spec():
     upload = large_upload(3)
     assert upload.length == sum(len(chunk) for chunk in upload.stream())
     assert upload.headers["Apollo-Require-Preflight"]
+
+
+def test_a_server_that_finished_nothing_gives_no_ratio_and_the_table_still_prints():
+    idle = Run(requests=0, seconds=2.0, p50_ms=0, p99_ms=0, failures=0, cpu_seconds=0.1)
+    busy = Run(requests=100, seconds=2.0, p50_ms=5, p99_ms=9, failures=0, cpu_seconds=0.5)
+    rows = {
+        ("deep", "batchery"): Row("deep", "batchery", 1, runs=[busy]),
+        ("deep", "baseline"): Row("deep", "baseline", 1, runs=[idle]),
+    }
+    from benchmarks.report import ratio
+
+    assert ratio(rows[("deep", "batchery")], rows[("deep", "baseline")], "rps") is None
+    table = markdown(rows, ["deep"], ["batchery", "baseline"])
+    assert "deep" in table
