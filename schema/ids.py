@@ -16,6 +16,10 @@ def parse_pk(value: str | int) -> int | None:
     return pk if 0 < pk <= INT_MAX else None
 
 
+def order_not_found(order_id: str | int) -> GraphQLError:
+    return GraphQLError(f"no cake order has id {order_id}", extensions={"code": "NOT_FOUND"})
+
+
 def require_pk(value: str | int, argument: str) -> int:
     pk = parse_pk(value)
     if pk is None:

@@ -7,7 +7,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.db import writes
-from schema.ids import require_pk
+from schema.ids import order_not_found, require_pk
 from schema.types import CakeOrder
 
 
@@ -26,5 +26,5 @@ class OrderMutation:
         except writes.ConstraintViolation as error:
             raise GraphQLError(str(error), extensions={"code": "BAD_USER_INPUT"}) from error
         if row is None:
-            raise GraphQLError(f"no cake order has id {order_id}", extensions={"code": "NOT_FOUND"})
+            raise order_not_found(order_id)
         return CakeOrder.from_row(row)

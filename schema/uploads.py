@@ -17,7 +17,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from app.db.photos import PhotoStore, store_photo
 from app.uploads import UploadedFile
-from schema.ids import require_pk
+from schema.ids import order_not_found, require_pk
 from schema.types import Photo
 
 
@@ -58,5 +58,5 @@ class UploadMutation:
         store = PhotoStore(info.context.settings.photos_dir)
         row = await store_photo(info.context.engine, store, pk, file)
         if row is None:
-            raise GraphQLError(f"no cake order has id {order_id}", extensions={"code": "NOT_FOUND"})
+            raise order_not_found(order_id)
         return Photo.from_row(row)

@@ -9,22 +9,17 @@ them the test is skipped with the reason, except on CI where it must run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.live.required import unavailable
+
 AUDIT_DIR = Path(__file__).resolve().parent.parent / "audit"
 NPM_TIMEOUT_SECONDS = 300
 AUDIT_TIMEOUT_SECONDS = 120
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"the graphql-http audit must run on CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
