@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
-	@echo "make lint   - ruff (lint + format check) and mypy"
+	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
 	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
@@ -40,6 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app schema loaders
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

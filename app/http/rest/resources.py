@@ -28,6 +28,7 @@ from app.bulk import (
     RecordResult,
 )
 from app.bulk.entities import parse_id
+from app.bulk_settings import bulk_engine
 from app.db.models import Region
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
@@ -78,7 +79,7 @@ def _max_body(request: Request) -> int:
 
 
 def _bulk(request: Request) -> BulkEngine:
-    return BulkEngine.from_settings(request.app.state.engine, request.app.state.settings)
+    return bulk_engine(request.app.state.engine, request.app.state.settings)
 
 
 class Resource:
