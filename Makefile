@@ -57,7 +57,7 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # GraphiQL's assets, fetched from the npm registry into an ignored folder (no CDN at run time).
 GRAPHIQL_DIR := app/http/static/vendor
