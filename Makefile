@@ -9,11 +9,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run seed test lint format typecheck bench clean help graphiql audit
+.PHONY: install run seed test lint format typecheck bench clean help graphiql audit schema
 
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
+	@echo "make schema - write the schema's SDL to schema.graphql (after changing the schema)"
 	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
@@ -41,6 +42,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app schema loaders
 	$(BIN)/lint-imports
+
+# The schema's SDL, committed: tests/schema/test_sdl_file.py fails when it is out of date.
+schema: install
+	$(BIN)/batchery schema > schema.graphql
 
 format: install
 	$(BIN)/ruff check --fix .
