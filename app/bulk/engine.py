@@ -28,6 +28,7 @@ from app.bulk.model import (
     RecordResult,
 )
 from app.db.transactions import write_connection
+from app.words import counted
 
 logger = logging.getLogger("batchery.bulk")
 
@@ -74,7 +75,7 @@ class BulkEngine:
         if len(request.records) > self.limits.max_records:
             return RecordError(
                 ErrorCode.BATCH_TOO_LARGE,
-                f"a batch holds at most {self.limits.max_records} records, got "
+                f"a batch holds at most {counted(self.limits.max_records, 'record')}, got "
                 f"{len(request.records)}; nothing was processed: split it into smaller batches",
             )
         return None

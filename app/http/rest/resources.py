@@ -29,7 +29,7 @@ from app.bulk import (
 )
 from app.bulk.entities import parse_id
 from app.bulk_settings import bulk_engine
-from app.db.models import Region
+from app.db.models import INT_MAX, Region
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     HttpError,
@@ -105,6 +105,18 @@ class Resource:
             )
             routes.insert(1, delete_many)
         return routes
+
+    def fallback_routes(self) -> list[Route]:
+        """`/{path}/{anything}` that `{id:int}` did not take: a malformed id, not a lost route."""
+        methods = ["GET", "PATCH", "DELETE"]
+        return [Route(f"/{self.path}/{{id}}", answers_errors(self.invalid_id), methods=methods)]
+
+    async def invalid_id(self, request: Request) -> Response:
+        raise bad_request(
+            f"invalid id {request.path_params['id']!r}: a {self.entity.label} id is a whole "
+            f"number from 1 to {INT_MAX}",
+            "id",
+        )
 
     # ---- bulk ----
 
@@ -209,7 +221,13 @@ class Resource:
         return row_json(self.entity, result.data)
 
     def _pk(self, request: Request) -> int:
-        pk = parse_id(request.path_params["id"])
+        raw = request.path_params["id"]
+        if raw == 0:
+            raise bad_request(
+                f"invalid id '0': a {self.entity.label} id is a whole number from 1 to {INT_MAX}",
+                "id",
+            )
+        pk = parse_id(raw)
         if pk is None:
             raise self._not_found(request)
         return pk
@@ -243,3 +261,7 @@ RESOURCES = (
 
 def resource_routes() -> list[Route]:
     return [route for resource in RESOURCES for route in resource.routes()]
+
+
+def resource_fallbacks() -> list[Route]:
+    return [route for resource in RESOURCES for route in resource.fallback_routes()]
