@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.db.reads import Reader
 from loaders.dataloader import SafeDataLoader
+from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
 from schema.enums import Region
 from schema.ids import parse_pk
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
@@ -68,6 +69,30 @@ class Query:
         chosen = region if region is not strawberry.UNSET else None
         limit = page_size(info, first, "first")
         return await shared_read(info, Reader.bakeries, Bakery.from_rows, chosen, limit)
+
+    @strawberry.field(
+        description="`bakeries` as a Relay connection: by id, `first` at a time (capped by a "
+        "server setting), then the next page with `after: pageInfo.endCursor`. The order and key "
+        "of REST's `GET /api/bakeries?after=`."
+    )
+    async def bakeries_connection(
+        self,
+        info: Info,
+        region: Region | None = strawberry.UNSET,
+        first: int | None = 100,
+        after: str | None = strawberry.UNSET,
+    ) -> BakeryConnection:
+        chosen = region if region is not strawberry.UNSET else None
+        limit = page_size(info, first, "first")
+        key = bakery_after(after, "bakeriesConnection")
+        scope = chosen.value if chosen is not None else ALL_REGIONS
+
+        def build(rows: Sequence[Any]) -> BakeryConnection:
+            return bakery_connection(scope, Bakery.from_rows(rows), limit)
+
+        # `limit + 1` rows: the one past the page says whether there is a next page.
+        after_id = key.id if key is not None else 0
+        return await shared_read(info, Reader.bakeries_after, build, chosen, after_id, limit + 1)
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
