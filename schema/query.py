@@ -56,6 +56,24 @@ async def shared_read(
     return result
 
 
+BakeryPage = tuple[Region | None, Sequence[Any], int]
+
+
+async def read_bakery_page(
+    reader: Reader, region: Region | None, after_id: int, first: int
+) -> BakeryPage:
+    # `first + 1` rows: the one past the page says whether there is a next page.
+    return region, await reader.bakeries_after(region, after_id, first + 1), first
+
+
+def build_bakery_page(page: BakeryPage) -> BakeryConnection:
+    # Everything the connection needs comes with the rows: the loader `shared_read` makes is
+    # shared by every bakeriesConnection of the request, so no caller's closure may be used.
+    region, rows, first = page
+    scope = region.value if region is not None else ALL_REGIONS
+    return bakery_connection(scope, Bakery.from_rows(rows), first)
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -85,14 +103,8 @@ class Query:
         chosen = region if region is not strawberry.UNSET else None
         limit = page_size(info, first, "first")
         key = bakery_after(after, "bakeriesConnection")
-        scope = chosen.value if chosen is not None else ALL_REGIONS
-
-        def build(rows: Sequence[Any]) -> BakeryConnection:
-            return bakery_connection(scope, Bakery.from_rows(rows), limit)
-
-        # `limit + 1` rows: the one past the page says whether there is a next page.
         after_id = key.id if key is not None else 0
-        return await shared_read(info, Reader.bakeries_after, build, chosen, after_id, limit + 1)
+        return await shared_read(info, read_bakery_page, build_bakery_page, chosen, after_id, limit)
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
