@@ -4,7 +4,6 @@ and pages that do not shift when rows are inserted or deleted before the cursor.
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 from typing import Any
 
 import pytest
