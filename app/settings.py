@@ -28,6 +28,9 @@ class Settings:
     # Empty means "an SQLite file inside data_dir".
     database_url: str = ""
     log_level: str = "info"
+    # How long a write waits for its turn: in the process's queue of writers (SQLite), then for
+    # SQLite's file lock held by another process. Past it: DATABASE_BUSY / 503, nothing written.
+    db_write_timeout_seconds: float = 10.0
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
@@ -119,6 +122,14 @@ def _convert(name: str, raw: str, hint: Any) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{variable} must be a whole number, got {raw!r}") from None
+    if hint is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise SettingsError(f"{variable} must be a positive number of seconds, got {raw!r}")
+        return value
     if hint is Path:
         return Path(raw)
     choices = get_args(hint)

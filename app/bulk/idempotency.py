@@ -151,7 +151,7 @@ class IdempotencyStore:
         return Stored(row.status, row.response)
 
     async def complete(self, key: str, scope: str, status: int, body: str) -> None:
-        async with self.engine.begin() as conn:
+        async with write_connection(self.engine) as conn, conn.begin():
             await conn.execute(
                 update(keys)
                 .where(keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING)
@@ -159,7 +159,7 @@ class IdempotencyStore:
             )
 
     async def release(self, key: str, scope: str) -> None:
-        async with self.engine.begin() as conn:
+        async with write_connection(self.engine) as conn, conn.begin():
             await conn.execute(
                 delete(keys).where(
                     keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
+from app.db.transactions import write_connection
 from app.uploads import UploadedFile
 
 photos = cast(Table, models.Photo.__table__)
@@ -100,7 +101,7 @@ async def store_photo(
         .returning(*photos.c)
     )
     try:
-        async with engine.begin() as conn:
+        async with write_connection(engine) as conn, conn.begin():
             return (await conn.execute(statement)).one()
     except IntegrityError:
         # The order was deleted between the check and the insert. The bytes stay: they are
