@@ -112,7 +112,8 @@ class BulkEngine:
         except Exception as failure:
             fault = database_fault(failure)
             if fault is not None:
-                logger.warning("batch %s: %s (%s)", batch_id, fault.code, failure)
+                first_line = next(iter(str(failure).splitlines()), "")
+                logger.warning("batch %s: %s (%s)", batch_id, fault.code, first_line)
                 error = RecordError(fault.code, f"batch {batch_id}: {fault}")
             else:
                 logger.exception(

@@ -33,6 +33,8 @@ class WriteQueue:
     """One SQLite database's writers in this process, served in the order they asked."""
 
     timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS
+    # Writers waiting for their turn now (what a test or a gauge can watch).
+    waiting: int = 0
     # An asyncio.Lock belongs to one event loop; a process may run several in turn (tests).
     _lock: asyncio.Lock | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
@@ -46,11 +48,14 @@ class WriteQueue:
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         lock = self.lock()
+        self.waiting += 1
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 await lock.acquire()
         except TimeoutError:
             raise DatabaseBusy() from None
+        finally:
+            self.waiting -= 1
         try:
             yield
         finally:

@@ -29,7 +29,7 @@ def retry_after(fault: DatabaseFault) -> dict[str, str]:
 
 def log_fault(fault: DatabaseFault, cause: BaseException) -> None:
     """One line per fault, without a traceback: an outage must not flood the log."""
-    logger.warning("%s: %s: %s", fault.code, type(cause).__name__, str(cause).splitlines()[0:1])
+    logger.warning("%s: %s: %s", fault.code, type(cause).__name__, first_line(cause))
 
 
 def fault_response(fault: DatabaseFault, *, rest: bool) -> Response:
@@ -66,3 +66,8 @@ class DatabaseFaultMiddleware:
             log_fault(fault, error)
             rest = str(scope.get("path", "")).startswith(REST_PREFIX)
             await fault_response(fault, rest=rest)(scope, receive, send)
+
+
+def first_line(error: BaseException) -> str:
+    """The gist of an error for a one-line log (SQLAlchemy appends the SQL on later lines)."""
+    return next(iter(str(error).splitlines()), "")

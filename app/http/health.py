@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 
 from app.db.faults import DatabaseUnavailable
 from app.db.statements import UNCOUNTED
+from app.http.faults import first_line
 
 logger = logging.getLogger("batchery.health")
 
@@ -32,7 +33,7 @@ async def readyz(request: Request) -> JSONResponse:
         await asyncio.wait_for(_ping(request.app.state.engine), READY_TIMEOUT_SECONDS)
     except Exception as error:  # any failure to reach the database means "not ready"
         # The cause goes to the log, not to whoever can reach the probe (no SQL, no URLs).
-        logger.warning("not ready: %s: %s", type(error).__name__, str(error).splitlines()[0:1])
+        logger.warning("not ready: %s: %s", type(error).__name__, first_line(error))
         return JSONResponse(
             {"status": "unavailable", "database": "unavailable"},
             503,
