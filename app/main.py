@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        db = engine or create_engine(settings.resolved_database_url)
+        db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
         set_write_timeout(db, settings.db_write_timeout_seconds)
         await create_tables(db)
         # Counted from here on: the metric is about serving requests, not start-up checks.

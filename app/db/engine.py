@@ -20,15 +20,20 @@ SQLITE_POOL_OVERFLOW = 10
 
 
 def create_engine(
-    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+    url: str,
+    *,
+    echo: bool = False,
+    pre_ping: bool = True,
+    connect_args: dict[str, Any] | None = None,
 ) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # A server can go away and come back (restart, failover, network): pre-ping hands out
-        # only live connections, so the first request after an outage works instead of failing
-        # on a connection that died meanwhile. It costs one round trip per checkout.
+        # only live connections, so the first request after a quiet outage works instead of
+        # failing on a connection that died meanwhile. It costs one round trip per checkout.
+        # Without it, the first failure on a dead connection still invalidates the whole pool.
         return create_async_engine(
-            url, echo=echo, pool_pre_ping=True, connect_args=connect_args or {}
+            url, echo=echo, pool_pre_ping=pre_ping, connect_args=connect_args or {}
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

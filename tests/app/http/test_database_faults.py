@@ -135,6 +135,12 @@ async def test_postgresql_cut_off_answers_unavailable_and_heals_without_restart(
             await assert_everything_works(client)
             # While it was cut nothing was written: only the successful writes above count.
             assert await count_bakeries(engine) == before + 1 + 3 + 1
+
+            # A quiet outage (no request while it lasted): the pool's connections died unseen;
+            # the first request afterwards still works (they are checked before use).
+            await proxy.cut()
+            await proxy.restore()
+            await assert_everything_works(client)
         assert proxy.connections > 0
     finally:
         await proxy.close()
