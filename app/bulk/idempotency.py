@@ -12,7 +12,8 @@ the database (so every worker sees it) and given again to a retry of the same re
     await store.complete(key, scope, status, body)
 
 Known gap: a worker killed between the work's commit and `complete` leaves the key "running";
-after `lock_seconds` a retry takes it over and runs again.
+after `lock_seconds` a retry takes it over and runs again. A database fault in `complete` or
+`release` leaves it so too (logged), rather than failing work that was done.
 """
 
 from __future__ import annotations
