@@ -76,6 +76,20 @@ class Settings:
     # Sub-requests per `POST /api/batch`.
     rest_batch_max_operations: int = 100
 
+    # Rate limiting by cost (app/ratelimit.py; README "Rate limits"). Off by default: the right
+    # budget and the right client identity depend on the deployment (workers, proxy, Redis).
+    rate_limit_enabled: bool = False
+    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day").
+    rate_limit: str = "10000/minute"
+    # Empty: each worker counts in its own memory. `redis://host:port[/db]`: one shared budget.
+    rate_limit_storage: str = ""
+    # Keys in the shared storage start with this, so deployments (and tests) sharing one Redis
+    # never count against each other.
+    rate_limit_key_prefix: str = "batchery"
+    # Who a client is: `address` (the peer address uvicorn reports) or `header:<Name>` (that
+    # header's value, e.g. an API key; requests without it fall back to the address).
+    rate_limit_key: str = "address"
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

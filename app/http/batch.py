@@ -29,6 +29,7 @@ from app.settings import Settings
 from loaders.field import LoaderRegistry
 from schema.context import Context
 from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+from schema.rate_limit import OperationRoot
 
 logger = logging.getLogger("batchery.http")
 
@@ -68,6 +69,8 @@ class Planned:
     prepared: PreparedDocument | None = None
     kind: OperationType | None = None
     outcome: Outcome | None = None
+    # What the rate limit charges for it (points), decided before anything runs.
+    requested_cost: int = 0
 
 
 def plan(executor: Executor, operation: Operation) -> Planned:
@@ -163,7 +166,8 @@ class BatchRunner:
         assert item.prepared is not None and item.request is not None
         async with _acquired(limiter):
             try:
-                result = await self.executor.execute(item.prepared, item.request, context)
+                root = OperationRoot(item.requested_cost)
+                result = await self.executor.execute(item.prepared, item.request, context, root)
             except Exception:
                 # A fault outside any resolver: this operation fails alone, the batch goes on.
                 logger.exception("operation %r failed", item.request.operation_name)
