@@ -144,10 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-        if args.command == "serve":
-            from app.http.throttle import check_settings
-
-            check_settings(settings)  # refused here, not as a traceback from the worker
     except SettingsError as error:
         print(f"batchery: {error}", file=sys.stderr)
         return 2

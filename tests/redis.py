@@ -19,5 +19,7 @@ def redis_available() -> bool:
     except OSError:
         available = False
     if not available and os.environ.get("CI"):
-        raise RuntimeError(f"CI must test the shared rate-limit budget, but no Redis at {REDIS_URL}")
+        raise RuntimeError(
+            f"CI must test the shared rate-limit budget, but no Redis at {REDIS_URL}"
+        )
     return available

@@ -17,17 +17,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.http.identity import IdentitySource, identify
+from app.http.identity import identify
 from app.http.metrics import Metrics
-from app.ratelimit import (
-    BUDGET_SETTING,
-    Budget,
-    Charge,
-    RateLimiter,
-    RateLimitStatus,
-    check_storage_url,
-)
-from app.settings import Settings
+from app.ratelimit import BUDGET_SETTING, Charge, RateLimiter, RateLimitStatus
 
 THROTTLED = "THROTTLED"
 # Set on the scope of the calls a `/api/batch` routes in-process: the batch paid for them.
@@ -65,14 +57,6 @@ class Throttled(Exception):
             "retryAfter": self.retry_after,
             "setting": BUDGET_SETTING,
         }
-
-
-def check_settings(settings: Settings) -> None:
-    """Raise SettingsError, naming the variable, for a rate-limit setting that cannot be used."""
-    IdentitySource.parse(settings.rate_limit_key)
-    if settings.rate_limit_enabled:
-        Budget.parse(settings.rate_limit)
-        check_storage_url(settings.rate_limit_storage)
 
 
 def limiter_of(request: Request) -> RateLimiter | None:
