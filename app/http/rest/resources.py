@@ -28,7 +28,8 @@ from app.bulk import (
     RecordResult,
 )
 from app.bulk.entities import parse_id
-from app.db.models import Region
+from app.db.cursors import CursorError, decode_bakery
+from app.db.models import INT_MAX, Region
 from app.http.rest.costs import charge_call, charged
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
@@ -144,7 +145,7 @@ class Resource:
         table = self.entity.table
         maximum = request.app.state.settings.max_page_size
         first = min(query_int(request, "first", 100), maximum)
-        after = query_int(request, "after", 0)
+        after = self._after(request)
         statement = (
             select(table)
             .where(table.c.id > after, *self.filters(request))
@@ -213,6 +214,21 @@ class Resource:
     def _data(self, result: RecordResult) -> dict[str, Any]:
         assert result.data is not None
         return row_json(self.entity, result.data)
+
+    def _after(self, request: Request) -> int:
+        """`after`: an id; for bakeries, a GraphQL `bakeriesConnection` cursor too (the same
+        order and key: the cursor is the id, wrapped), so a client can switch APIs mid-list."""
+        raw = request.query_params.get("after")
+        if self.entity is not BAKERIES or raw is None or raw.isdigit():
+            return query_int(request, "after", 0)
+        try:
+            return decode_bakery(raw).id
+        except CursorError as error:
+            raise bad_request(
+                f"after must be a bakery id (a whole number from 0 to {INT_MAX}) or a cursor of "
+                f"bakeriesConnection; {raw[:40]!r} is {error}",
+                "after",
+            ) from None
 
     def _pk(self, request: Request) -> int:
         pk = parse_id(request.path_params["id"])

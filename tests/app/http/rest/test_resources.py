@@ -324,3 +324,28 @@ async def test_action_paths_are_never_read_as_ids(client):
     assert response.status_code == 405
     assert (await client.get("/api/bakeries/abc")).status_code == 404
     assert (await client.get("/api/bakeries/1")).status_code == 200
+
+
+async def test_bakeries_after_takes_an_id_or_a_graphql_cursor_for_the_same_page(client):
+    query = "{ bakeriesConnection(first: 2) { pageInfo { endCursor } } }"
+    graphql = await client.post("/graphql", json={"query": query})
+    cursor = graphql.json()["data"]["bakeriesConnection"]["pageInfo"]["endCursor"]
+    by_cursor = await client.get("/api/bakeries", params={"first": 2, "after": cursor})
+    by_id = await client.get("/api/bakeries", params={"first": 2, "after": 2})
+    assert by_cursor.status_code == by_id.status_code == 200
+    assert [b["id"] for b in by_cursor.json()["data"]] == ["3", "4"]
+    assert by_cursor.json() == by_id.json()
+
+
+@pytest.mark.parametrize("after", ["nope", "djE6b3JkZXI6MDox", "-1"])
+async def test_a_bakeries_after_that_is_neither_id_nor_cursor_is_400_naming_after(client, after):
+    response = await client.get("/api/bakeries", params={"after": after})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "after" and "after must be" in error["message"]
+
+
+async def test_cake_orders_after_is_an_id_only(client):
+    # Cake orders page by id here; Bakery.ordersConnection pages newest first, another order.
+    response = await client.get("/api/cake-orders", params={"after": "djE6b3JkZXI6MDox"})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "after"
