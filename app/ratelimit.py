@@ -11,7 +11,8 @@ point per record). Built on the `limits` library.
   given back at once.
 - **Refunds** (`give_back`): what a request was charged beyond what it turned out to cost is
   given back, if its window is still the current one (never into the next window).
-- **Storage**: in process memory by default (each worker its own budget), Redis when
+- **Storage**: in process memory by default (each worker its own budget; app/ratelimit_memory.py
+  says why not `limits`' own memory storage), Redis when
   `BATCHERY_RATE_LIMIT_STORAGE` points at one (every worker shares one budget). A storage that
   fails does not take requests down with it: they are served unlimited and the failure is logged
   and counted (`on_storage_error`).
@@ -30,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
+from app.ratelimit_memory import MemoryCounters
 from app.settings import PREFIX, Settings, SettingsError
 
 logger = logging.getLogger("batchery.ratelimit")
@@ -114,8 +116,12 @@ class RateLimiter:
         storage_url: str = "",
         key_prefix: str = "batchery",
         on_storage_error: Callable[[], None] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.budget = budget
+        # Time as the memory storage sees it (tests move it); Redis keeps its own.
+        self.clock = clock
         self.storage_url = check_storage_url(storage_url)
         self.key_prefix = key_prefix
         self.on_storage_error = on_storage_error
@@ -167,7 +173,7 @@ class RateLimiter:
                     STORAGE_SETTING,
                 )
         else:
-            self._storage = MemoryStorage()
+            self._storage = MemoryCounters(self.clock)
         self._strategy = FixedWindowRateLimiter(self._storage)
 
     async def close(self) -> None:
@@ -202,7 +208,7 @@ class RateLimiter:
                 charge.allowed
                 and points > 0
                 and charge.status is not None
-                and time.time() < charge.status.reset_at
+                and self.clock() < charge.status.reset_at
             ):
                 await self._add(storage, charge.key, -points)
             return await self._status(strategy, charge.key)
@@ -238,7 +244,7 @@ class RateLimiter:
         used = limit - remaining
         window = self.budget.window_seconds
         # An unused budget has no window yet: one would start now.
-        reset_at = stats.reset_time if used else time.time() + window
+        reset_at = stats.reset_time if used else self.clock() + window
         return RateLimitStatus(limit, remaining, used, reset_at, window)
 
     def _opened(self) -> tuple[Storage, FixedWindowRateLimiter]:

@@ -134,9 +134,12 @@ async def _respond(
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
     formatted = [format_outcome(outcome) for outcome in outcomes]
     if budget is not None:
+        status_of_budget = throttle_status(budget)
         for response in formatted:
-            cost = response.setdefault("extensions", {}).setdefault("cost", {})
-            cost["throttleStatus"] = throttle_status(budget)
+            # Copies: the dictionaries may be shared (identical operations answered once).
+            extensions = dict(response.get("extensions") or {})
+            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
+            response["extensions"] = extensions
     headers = rate_headers(budget)
     if is_batch:
         return render(formatted, media_type, headers=headers)

@@ -6,7 +6,7 @@
   proxy that is the proxy's address, unless uvicorn is told to trust the proxy's
   `X-Forwarded-For` (`FORWARDED_ALLOW_IPS=<proxy address>`, uvicorn's own setting; it trusts
   127.0.0.1 by default). The header is never read here: trusting it is the server's decision,
-  made once, not each feature's.
+  made once, not each feature's. An IPv6 client counts as its /64 network.
 - `header:<Name>`: the value of that request header (an API key, say). A request without it
   falls back to its address, so a client cannot escape its budget by leaving the header out.
   The value is hashed: keys never reach the rate-limit storage (Redis) in clear.
@@ -18,6 +18,7 @@ that rule goes, before the header and the address.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -67,4 +68,18 @@ def identify(connection: HTTPConnection, source: IdentitySource) -> ClientIdenti
             digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).hexdigest()
             return ClientIdentity("header", digest[:32])
     client = connection.client
-    return ClientIdentity("address", client.host if client is not None else UNKNOWN_ADDRESS)
+    return ClientIdentity("address", client_network(client.host if client else UNKNOWN_ADDRESS))
+
+
+def client_network(host: str) -> str:
+    """An IPv4 address as it is; an IPv6 address as its /64, the block one site gets: a client
+    holds a whole /64 and could otherwise take a new address, and a new budget, per request."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a Unix socket path, or a test client's name
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

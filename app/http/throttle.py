@@ -115,5 +115,5 @@ def throttle_status(status: RateLimitStatus) -> dict[str, Any]:
 
 
 def reset_at_iso(status: RateLimitStatus) -> str:
-    moment = datetime.fromtimestamp(math.ceil(status.reset_at), UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    # The same form as `rateLimit { resetAt }` (Strawberry's DateTime).
+    return datetime.fromtimestamp(math.ceil(status.reset_at), UTC).isoformat()

@@ -158,3 +158,44 @@ async def test_a_storage_that_does_not_answer_lets_requests_through_and_says_so(
 def _numbers(status: RateLimitStatus | None) -> tuple[int, int, int]:
     assert status is not None
     return status.limit, status.remaining, status.used
+
+
+# ---- time moved by the test (the memory storage takes a clock) ----
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest_asyncio.fixture
+async def timed() -> AsyncIterator[tuple[RateLimiter, Clock]]:
+    clock = Clock()
+    made = RateLimiter(Budget.parse("10/minute"), clock=clock)
+    await made.start()
+    yield made, clock
+    await made.close()
+
+
+async def test_the_whole_budget_is_back_when_the_window_ends(timed):
+    limiter, clock = timed
+    charged = await limiter.charge("client", 10)
+    assert charged.status is not None and charged.status.reset_at == clock.now + 60
+    clock.now += 59.9
+    assert not (await limiter.charge("client", 1)).allowed
+    clock.now += 0.1
+    again = await limiter.charge("client", 10)
+    assert again.allowed and again.status is not None
+    assert again.status.reset_at == clock.now + 60  # a new window opened with this charge
+
+
+async def test_a_refund_after_the_window_ended_gives_nothing_to_the_next(timed):
+    limiter, clock = timed
+    charged = await limiter.charge("client", 8)
+    clock.now += 61
+    await limiter.charge("client", 2)
+    after = await limiter.give_back(charged, 8)
+    assert after is not None and _numbers(after) == (10, 8, 2)
