@@ -218,3 +218,24 @@ async def test_aliases_with_different_arguments_each_get_their_own_page(engine):
     assert [e["node"]["region"] for e in data["c"]["edges"]] == ["NORTH_EAST"]
     assert data["d"]["pageInfo"]["endCursor"] == bakery_cursor(1)
     assert outcome.statements == 3  # a and d ask the same question: one statement between them
+
+
+async def test_a_json_batch_pages_each_operation_with_its_own_arguments(client, engine):
+    # Queries of one batch share the request's loaders: each must still get its own page.
+    query = "query($r: Region, $a: String) { bakeriesConnection(first: 2, region: $r, after: $a) "
+    query += "{ totalCount edges { node { id region } } pageInfo { endCursor } } }"
+    batch = [
+        {"query": query, "variables": {}},
+        {"query": query, "variables": {"r": "NORTH_EAST"}},
+        {"query": query, "variables": {"a": bakery_cursor(4)}},
+    ]
+    response = await client.post("/graphql", json=batch)
+    pages = [item["data"]["bakeriesConnection"] for item in response.json()]
+    assert [[e["node"]["id"] for e in page["edges"]] for page in pages][::2] == [
+        ["1", "2"],
+        ["5", "6"],
+    ]
+    assert {e["node"]["region"] for e in pages[1]["edges"]} == {"NORTH_EAST"}
+    north_east = select(reads.bakeries.c.id).where(reads.bakeries.c.region == "NORTH_EAST")
+    expected = len(await ids_of(engine, north_east))
+    assert [page["totalCount"] for page in pages] == [6, expected, 6]
