@@ -77,6 +77,8 @@ def test_bad_values_name_the_variable(variable, value, message):
             "BATCHERY_MAX_RECORDS_PER_BATCH must be at least 1",
         ),
         ("BATCHERY_MAX_BODY_BYTES", "0", "BATCHERY_MAX_BODY_BYTES must be at least 1"),
+        # 0 made every batch, even of 1, "The batch has 1 operations, more than this server runs".
+        ("BATCHERY_MAX_BATCH_OPERATIONS", "0", "BATCHERY_MAX_BATCH_OPERATIONS must be at least 1"),
         (
             "BATCHERY_LOG_LEVEL",
             "loud",

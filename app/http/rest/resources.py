@@ -28,6 +28,7 @@ from app.bulk import (
     RecordResult,
 )
 from app.bulk.entities import parse_id
+from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
 from app.db.models import INT_MAX, Region
 from app.http.rest.costs import charge_call, charged
@@ -81,7 +82,7 @@ def _max_body(request: Request) -> int:
 
 
 def _bulk(request: Request) -> BulkEngine:
-    return BulkEngine.from_settings(request.app.state.engine, request.app.state.settings)
+    return bulk_engine(request.app.state.engine, request.app.state.settings)
 
 
 class Resource:
@@ -108,6 +109,18 @@ class Resource:
             )
             routes.insert(1, delete_many)
         return routes
+
+    def fallback_routes(self) -> list[Route]:
+        """`/{path}/{anything}` that `{id:int}` did not take: a malformed id, not a lost route."""
+        methods = ["GET", "PATCH", "DELETE"]
+        return [Route(f"/{self.path}/{{id}}", answers_errors(self.invalid_id), methods=methods)]
+
+    async def invalid_id(self, request: Request) -> Response:
+        raise bad_request(
+            f"invalid id {request.path_params['id']!r}: a {self.entity.label} id is a whole "
+            f"number from 1 to {INT_MAX}",
+            "id",
+        )
 
     # ---- bulk ----
 
@@ -231,7 +244,13 @@ class Resource:
             ) from None
 
     def _pk(self, request: Request) -> int:
-        pk = parse_id(request.path_params["id"])
+        raw = request.path_params["id"]
+        if raw == 0:
+            raise bad_request(
+                f"invalid id '0': a {self.entity.label} id is a whole number from 1 to {INT_MAX}",
+                "id",
+            )
+        pk = parse_id(raw)
         if pk is None:
             raise self._not_found(request)
         return pk
@@ -265,3 +284,7 @@ RESOURCES = (
 
 def resource_routes() -> list[Route]:
     return [route for resource in RESOURCES for route in resource.routes()]
+
+
+def resource_fallbacks() -> list[Route]:
+    return [route for resource in RESOURCES for route in resource.fallback_routes()]
