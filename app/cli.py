@@ -1,4 +1,5 @@
-"""batchery: serve the API, seed demo data, print the schema, import records from a file."""
+"""batchery: serve the API, migrate the database, seed demo data, print the schema, import records
+from a file."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from app import cli_migrate
 from app.settings import Settings, SettingsError
 
 WHERE = (
@@ -48,12 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reload", action="store_true", help="restart on code changes (development)"
     )
 
+    cli_migrate.add_parser(commands, WHERE)
+
     seed = commands.add_parser(
         "seed",
-        help="create the tables and fill them with demo data",
-        description="Creates the tables if missing and fills them with deterministic demo data. "
-        "A database that already has data is left alone: exit status 1, unless --reset or "
-        "--if-empty.",
+        help="upgrade the tables and fill them with demo data",
+        description="Upgrades the tables (as `batchery migrate`) and fills them with "
+        "deterministic demo data. A database that already has data is left alone: exit status "
+        "1, unless --reset or --if-empty.",
         epilog=WHERE,
     )
     seed.add_argument(
@@ -136,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "migrate":
+        return cli_migrate.run(settings, args)
     if args.command == "seed":
         return asyncio.run(_seed(settings, args))
     if args.command == "import":
@@ -155,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    refusal = cli_migrate.prepare_for_serving(settings)
+    if refusal is not None:
+        print(f"serve: {refusal}", file=sys.stderr)
+        return 2
     print(
         f"Batchery: GraphiQL and the API at http://{args.host}:{args.port}/graphql", file=sys.stderr
     )
@@ -171,12 +181,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.engine import create_engine, create_tables
+    from app.db.engine import create_engine
+    from app.db.migrate import MigrationError, upgrade
     from app.db.seed import SeedSize, is_empty, reset, seed
 
     engine = create_engine(settings.resolved_database_url)
     try:
-        await create_tables(engine)
+        try:
+            await upgrade(engine)
+        except MigrationError as error:
+            print(f"seed: {error}", file=sys.stderr)
+            return 2
         if args.reset:
             await reset(engine)
         elif not await is_empty(engine):
@@ -206,7 +221,8 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from app.bulk.chunking import AdaptiveChunker
     from app.bulk.importing import ImportRefused
     from app.cli_import import ImportJob, SourceError, count_rows, entity_named, run_import
-    from app.db.engine import create_engine, create_tables
+    from app.db.engine import create_engine
+    from app.db.migrate import MigrationError, prepare
 
     job = ImportJob(
         path=args.file,
@@ -239,10 +255,10 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = create_engine(settings.resolved_database_url)
     try:
-        await create_tables(engine)
+        await prepare(engine, migrate=settings.migrate_on_start)
         with bar:
             result = await run_import(engine, settings, job, total=total, progress=progress)
-    except (ImportRefused, ValueError) as error:
+    except (ImportRefused, MigrationError, ValueError) as error:
         print(f"import: {error}", file=sys.stderr)
         return 2
     finally:

@@ -28,6 +28,9 @@ class Settings:
     # Empty means "an SQLite file inside data_dir".
     database_url: str = ""
     log_level: str = "info"
+    # `batchery serve` (and an app made without an engine) upgrades a database whose tables are
+    # behind this version; false: refuse to start, naming `batchery migrate`.
+    migrate_on_start: bool = True
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
