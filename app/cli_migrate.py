@@ -8,9 +8,11 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
-from app.settings import Settings
+from app.settings import Settings, hide_password
 
 if TYPE_CHECKING:  # imported when used: Alembic would slow every command's start
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from app.db.migrate import Upgrade
 
 DESCRIPTION = (
@@ -63,11 +65,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.engine import create_engine
     from app.db.migrate import downgrade, schema_state, upgrade
+    from app.db.reachable import DatabaseUnreachable, open_checked
 
     where = database_label(settings)
-    engine = create_engine(settings.resolved_database_url)
+    try:
+        engine = await open_checked(settings.resolved_database_url, where)
+    except DatabaseUnreachable as error:
+        print(f"migrate: {error}", file=sys.stderr)
+        return 1
     try:
         if args.status:
             state = await schema_state(engine)
@@ -88,27 +94,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
-def prepare_for_serving(settings: Settings) -> str | None:
+async def prepare_for_serving(engine: AsyncEngine, settings: Settings) -> None:
     """Run before uvicorn starts its workers: upgrade (BATCHERY_MIGRATE_ON_START, the default) or
-    check the database once, so workers never race and a refusal is one line. Returns the
-    refusal, or None when the database is ready."""
-    from app.db.engine import create_engine
-    from app.db.migrate import MigrationError, prepare
+    check the database once, so workers never race and a refusal is one line (MigrationError)."""
+    from app.db.migrate import prepare
 
-    async def check() -> None:
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            done = await prepare(engine, migrate=settings.migrate_on_start)
-        finally:
-            await engine.dispose()
-        if done is not None:
-            print(f"Batchery: {database_label(settings)} {describe(done)}", file=sys.stderr)
-
-    try:
-        asyncio.run(check())
-    except MigrationError as error:
-        return f"{database_label(settings)}: {error}"
-    return None
+    done = await prepare(engine, migrate=settings.migrate_on_start)
+    if done is not None:
+        print(f"Batchery: {database_label(settings)} {describe(done)}", file=sys.stderr)
 
 
 def describe(done: Upgrade) -> str:
@@ -125,6 +118,4 @@ def describe(done: Upgrade) -> str:
 
 
 def database_label(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    return hide_password(settings.resolved_database_url)

@@ -26,7 +26,6 @@ from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, Operation
 
 from app.http.params import Operation
 from app.settings import Settings
-from loaders.field import LoaderRegistry
 from schema.context import Context
 from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
 
@@ -139,7 +138,7 @@ class BatchRunner:
                 )
             finally:
                 # What the queries cached may predate this write: later loads go to the database.
-                context.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+                context.renew_loaders()
 
         async def run_mutations_in_order() -> None:
             for index in mutations:

@@ -48,7 +48,10 @@ def test_migrate_brings_a_new_database_to_head_and_says_so(tmp_path, monkeypatch
 
     assert main(["migrate"]) == 0
     err = capsys.readouterr().err
-    assert f"sqlite+aiosqlite:///{db}" in err and f"upgraded from no tables to {head_revision()}" in err
+    assert (
+        f"sqlite+aiosqlite:///{db}" in err
+        and f"upgraded from no tables to {head_revision()}" in err
+    )
     assert revision_of(db) == head_revision()
 
     assert main(["migrate"]) == 0
@@ -92,9 +95,10 @@ def test_serve_refuses_a_database_behind_when_told_not_to_migrate(tmp_path, monk
     make_old_database(tmp_path / "batchery.db")
     # Refused before uvicorn is imported or a port is bound: one line, exit status 2.
     assert main(["serve", "--port", "1"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert err.startswith("serve: sqlite+aiosqlite:///")
+    announced, refusal = capsys.readouterr().err.strip().splitlines()
+    assert announced.startswith("serve: database sqlite+aiosqlite:///")
+    assert refusal.startswith("serve: the database has tables made before migrations")
+    err = refusal
     assert "run `batchery migrate`" in err and "BATCHERY_MIGRATE_ON_START=true" in err
     assert not (tmp_path / "batchery.db-journal").exists()
     with sqlite3.connect(tmp_path / "batchery.db") as conn:

@@ -67,7 +67,8 @@ def described(conn: Connection) -> dict[str, Any]:
                 for i in inspector.get_indexes(name)
             ),
             "unique": sorted(
-                (u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(name)
+                (u["name"], tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(name)
             ),
             "checks": sorted(
                 (c["name"], " ".join(c["sqltext"].split()))
@@ -218,7 +219,9 @@ async def test_a_table_rebuilt_by_batch_mode_keeps_the_rows_that_point_at_it(
         await conn.run_sync(migration_transaction, add_a_column)
 
     assert await row_counts(fresh) == before
-    columns = await run(fresh, lambda c: [col["name"] for col in inspect(c).get_columns("bakeries")])
+    columns = await run(
+        fresh, lambda c: [col["name"] for col in inspect(c).get_columns("bakeries")]
+    )
     assert "motto" in columns
     async with fresh.connect() as conn:  # foreign keys are on again for the pool's next user
         if conn.dialect.name == "sqlite":
