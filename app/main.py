@@ -17,6 +17,8 @@ from app.db.engine import create_engine
 from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
+from app.db.transactions import set_write_timeout
+from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        db = engine or create_engine(settings.resolved_database_url)
+        db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
+        set_write_timeout(db, settings.db_write_timeout_seconds)
         if own_engine:
             await prepare(db, migrate=settings.migrate_on_start)
         # Counted from here on: the metric is about serving requests, not start-up checks.
@@ -68,7 +71,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    # Faults inside metrics: a 503 for an outage is counted as what the client got.
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(DatabaseFaultMiddleware),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.metrics = metrics

@@ -82,6 +82,11 @@ class Settings:
     # `batchery serve` (and an app made without an engine) upgrades a database whose tables are
     # behind this version; false: refuse to start, naming `batchery migrate`.
     migrate_on_start: bool = True
+    # How long a write waits for its turn: in the process's queue of writers (SQLite), then for
+    # SQLite's file lock held by another process. Past it: DATABASE_BUSY / 503, nothing written.
+    db_write_timeout_seconds: PositiveFloat = 10.0
+    # Check a pooled connection before handing it out (PostgreSQL; one round trip per checkout).
+    db_pre_ping: bool = True
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
