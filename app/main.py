@@ -13,7 +13,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.db.engine import create_engine, create_tables
+from app.db.engine import create_engine
+from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
 from app.db.transactions import set_write_timeout
@@ -36,7 +37,8 @@ logger = logging.getLogger("batchery")
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The application. Pass `engine` to serve a database you own (tests, embedding): it is then
-    neither created nor disposed here."""
+    neither created, migrated nor disposed here. Without one, the database is brought to the
+    newest revision at start (or refused: BATCHERY_MIGRATE_ON_START)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
     # Parsed here, so a bad rate-limit setting stops the start with a message naming it.
@@ -52,7 +54,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         own_engine = engine is None
         db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
         set_write_timeout(db, settings.db_write_timeout_seconds)
-        await create_tables(db)
+        if own_engine:
+            await prepare(db, migrate=settings.migrate_on_start)
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
