@@ -266,7 +266,7 @@ ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asy
 
 def hide_password(url: str) -> str:
     """The URL as it may be printed: `user:***@host`. Works on strings SQLAlchemy cannot parse."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
 
 
 def _number(value: float) -> str:
