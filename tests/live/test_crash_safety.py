@@ -41,7 +41,7 @@ KILL_AT = (0.0, 0.5, 0.9)
 # Batches sent per kill before giving up: a write that ends before its k-th frozen moment is
 # written whole, and the next batch tries again.
 ATTEMPTS_PER_KILL = 20
-# uvicorn's WAL write lock: SQLite's shm locks start at byte 120, the write lock is the first.
+# The WAL write lock: SQLite's shm locks start at byte 120, the write lock is the first.
 WAL_WRITE_LOCK_BYTE = 120
 
 
@@ -76,21 +76,7 @@ class SQLiteBackend(Backend):
         self.db = data_dir / "batchery.db"
 
     async def in_write_transaction(self, pid: int) -> bool:
-        shm = self.db.with_name(self.db.name + "-shm")
-        if not shm.exists():
-            return False
-        inode = str(shm.stat().st_ino)
-        for line in Path("/proc/locks").read_text().splitlines():
-            fields = line.split()
-            # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120"
-            if (
-                fields[1:4] == ["POSIX", "ADVISORY", "WRITE"]
-                and fields[4] == str(pid)
-                and fields[5].rsplit(":", 1)[-1] == inode
-                and fields[6] == str(WAL_WRITE_LOCK_BYTE)
-            ):
-                return True
-        return False
+        return holds_wal_write_lock(pid, self.db)
 
     async def count(self, marker: str) -> int:
         with sqlite3.connect(self.db) as conn:
@@ -100,6 +86,24 @@ class SQLiteBackend(Backend):
     async def healthy(self) -> bool:
         with sqlite3.connect(self.db) as conn:
             return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def holds_wal_write_lock(pid: int, db: Path) -> bool:
+    shm = db.with_name(db.name + "-shm")
+    if not shm.exists():
+        return False
+    inode = str(shm.stat().st_ino)
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120"
+        if (
+            fields[1:4] == ["POSIX", "ADVISORY", "WRITE"]
+            and fields[4] == str(pid)
+            and fields[5].rsplit(":", 1)[-1] == inode
+            and fields[6] == str(WAL_WRITE_LOCK_BYTE)
+        ):
+            return True
+    return False
 
 
 class PostgresBackend(Backend):
