@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.db.reads import Reader
 from loaders.dataloader import SafeDataLoader
+from schema.directives import DATABASE, sliced_by
 from schema.enums import Region
 from schema.ids import parse_pk
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
@@ -59,7 +60,8 @@ async def shared_read(
 class Query:
     @strawberry.field(
         description="All bakeries, or those of one region, ordered by id. "
-        "`first` is capped by a server setting."
+        "`first` is capped by a server setting.",
+        directives=[DATABASE, sliced_by("first")],
     )
     async def bakeries(
         self, info: Info, region: Region | None = strawberry.UNSET, first: int | None = 100
@@ -69,19 +71,23 @@ class Query:
         limit = page_size(info, first, "first")
         return await shared_read(info, Reader.bakeries, Bakery.from_rows, chosen, limit)
 
-    @strawberry.field
+    @strawberry.field(directives=[DATABASE])
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
         return await load_by_id(info, id, Reader.bakeries_by_id, Bakery.from_row)
 
-    @strawberry.field
+    @strawberry.field(directives=[DATABASE])
     async def cake_order(self, info: Info, id: strawberry.ID) -> CakeOrder | None:
         return await load_by_id(info, id, Reader.orders_by_id, CakeOrder.from_row)
 
-    @strawberry.field
+    # No argument bounds the catalogue: costed as a full page (the server's max page size).
+    @strawberry.field(directives=[DATABASE])
     async def products(self, info: Info) -> list[Product]:
         return await shared_read(info, Reader.products, Product.from_rows)
 
-    @strawberry.field(description="The first baker (lowest id) with this exact last name, or null.")
+    @strawberry.field(
+        description="The first baker (lowest id) with this exact last name, or null.",
+        directives=[DATABASE],
+    )
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter

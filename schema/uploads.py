@@ -17,6 +17,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from app.db.photos import PhotoStore, store_photo
 from app.uploads import UploadedFile
+from schema.directives import DATABASE
 from schema.ids import order_not_found, require_pk
 from schema.types import Photo
 
@@ -49,7 +50,8 @@ SCALARS: dict[object, ScalarDefinition] = {UploadedFile: UploadScalar}
 class UploadMutation:
     @strawberry.mutation(
         description="Stores the file (streamed, never held whole in memory) "
-        "and attaches it to the order."
+        "and attaches it to the order.",
+        directives=[DATABASE],
     )
     async def upload_order_photo(
         self, info: Info, order_id: strawberry.ID, file: UploadedFile
