@@ -44,7 +44,7 @@ async def test_a_batch_gets_an_array_of_responses_in_the_order_sent(client):
     assert len(body) == 3
     assert body[0]["data"]["products"][0] == {"name": "Sponge base"}
     assert without_cost(body[1]) == {"data": {"bakery": {"id": "3"}}}
-    assert body[2] == {"data": {"bakery": {"id": "1"}}}
+    assert without_cost(body[2]) == {"data": {"bakery": {"id": "1"}}}
 
 
 @pytest.mark.parametrize("accept", ["application/json", GQL_RESPONSE])
@@ -80,7 +80,7 @@ async def test_each_failure_stays_in_its_own_element(client, accept):
     # Request errors never ran: no `data`. The resolver error ran: `data` is there (null).
     assert all("data" not in element for element in body[1:7])
     assert body[7]["data"] is None
-    assert body[8] == {"data": {"bakery": {"id": "4"}}}
+    assert without_cost(body[8]) == {"data": {"bakery": {"id": "4"}}}
 
 
 @pytest.mark.parametrize(

@@ -36,12 +36,13 @@ def rss_kib() -> int:
 @pytest.mark.parametrize("query", [KILLER, ALIASES], ids=["suppliers-fan-out", "200-aliases"])
 async def test_a_huge_operation_is_refused_at_once_running_nothing(client, engine, query):
     before = rss_kib()
-    started = time.perf_counter()
+    # CPU time, not wall time: the work the refusal takes, whatever else the machine runs.
+    started = time.process_time()
     with count_statements(engine) as log:
         response = await client.post("/graphql", json={"query": query})
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert log.count == 0
-    assert elapsed < 0.1  # generous: the analysis walks the document once
+    assert elapsed < 0.1  # parse, and one walk of the document (~20 ms for 200 aliases)
     assert rss_kib() - before < 50 * 1024
     assert response.status_code == 200  # a lone operation's error, as for a validation error
     body = response.json()
