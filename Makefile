@@ -9,13 +9,16 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run seed test lint format typecheck bench clean help graphiql audit
+.PHONY: install run seed test lint format typecheck bench soak clean help graphiql audit schema
 
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
-	@echo "make lint   - ruff (lint + format check) and mypy"
+	@echo "make schema - write the schema's SDL to schema.graphql (after changing the schema)"
+	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
+	@echo "make soak   - a real server under a mixed load at saturation for SOAK_SECONDS (default 600);"
+	@echo "              fails on any 5xx, a memory or descriptor leak, a temp file left (benchmarks/soak.py)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
 	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
 
@@ -40,6 +43,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app schema loaders
+	$(BIN)/lint-imports
+
+# The schema's SDL, committed: tests/schema/test_sdl_file.py fails when it is out of date.
+schema: install
+	$(BIN)/batchery schema > schema.graphql
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -55,8 +63,12 @@ bench: install
 	  echo "bench: could not install wrk (needs root and apt); run 'sudo apt-get install wrk' for real numbers"; }
 	$(BIN)/python -m benchmarks.run
 
+# Saturates the machine for SOAK_SECONDS (default 10 minutes); a 12-second smoke runs in make test.
+soak: install
+	$(BIN)/python -m benchmarks.soak
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # GraphiQL's assets, fetched from the npm registry into an ignored folder (no CDN at run time).
 GRAPHIQL_DIR := app/http/static/vendor

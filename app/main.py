@@ -13,9 +13,12 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.db.engine import create_engine, create_tables
+from app.db.engine import create_engine
+from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
+from app.db.transactions import set_write_timeout
+from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
@@ -32,15 +35,18 @@ logger = logging.getLogger("batchery")
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The application. Pass `engine` to serve a database you own (tests, embedding): it is then
-    neither created nor disposed here."""
+    neither created, migrated nor disposed here. Without one, the database is brought to the
+    newest revision at start (or refused: BATCHERY_MIGRATE_ON_START)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        db = engine or create_engine(settings.resolved_database_url)
-        await create_tables(db)
+        db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
+        set_write_timeout(db, settings.db_write_timeout_seconds)
+        if own_engine:
+            await prepare(db, migrate=settings.migrate_on_start)
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
@@ -65,7 +71,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    # Faults inside metrics: a 503 for an outage is counted as what the client got.
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(DatabaseFaultMiddleware),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.metrics = metrics

@@ -42,6 +42,11 @@ class Context:
             request=request,
         )
 
+    def renew_loaders(self) -> None:
+        """Start over with empty loaders: what the current ones cached may predate a write.
+        Operations already running keep the loaders they hold."""
+        self.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+
     def with_fresh_loaders(self) -> Context:
         """The same context with loaders of its own: what each mutation operation gets."""
         return Context(

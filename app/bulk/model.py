@@ -33,6 +33,9 @@ class ErrorCode:
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
     BULK_DISABLED = "BULK_DISABLED"
     INTERNAL = "INTERNAL"
+    # The database could not serve the batch (app/db/faults.py); nothing was written, retry it.
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    DATABASE_BUSY = "DATABASE_BUSY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class BatchRecord:
     id: str | int | None = None
     data: Mapping[str, Any] | None = None
     external_id: str | None = None
+    # How messages about other records name this one ("line 12" in an import); None: "record N".
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,19 @@ from dataclasses import dataclass
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
 
+from app.db.faults import database_fault
+from app.http.faults import log_fault
 from app.http.params import Operation
 from app.settings import Settings
-from loaders.field import LoaderRegistry
 from schema.context import Context
 from schema.cost import Estimate, OperationCost
-from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+from schema.execution import (
+    INTERNAL_ERROR_MESSAGE,
+    Executor,
+    GraphQLRequest,
+    PreparedDocument,
+    database_error,
+)
 
 logger = logging.getLogger("batchery.http")
 
@@ -162,7 +169,7 @@ class BatchRunner:
                 )
             finally:
                 # What the queries cached may predate this write: later loads go to the database.
-                context.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+                context.renew_loaders()
 
         async def run_mutations_in_order() -> None:
             for index in mutations:
@@ -187,8 +194,12 @@ class BatchRunner:
         async with _acquired(limiter):
             try:
                 result = await self.executor.execute(item.prepared, item.request, context)
-            except Exception:
+            except Exception as failure:
                 # A fault outside any resolver: this operation fails alone, the batch goes on.
+                fault = database_fault(failure)
+                if fault is not None:
+                    log_fault(fault, failure)
+                    return Outcome(ExecutionResult(None, [database_error(fault)]), item.kind)
                 logger.exception("operation %r failed", item.request.operation_name)
                 error = GraphQLError(
                     INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}

@@ -16,7 +16,6 @@ from app.bulk import (
     BatchRecord,
     BatchRequest,
     BatchResponse,
-    BulkEngine,
     Entity,
     ErrorCode,
     Operation,
@@ -24,6 +23,7 @@ from app.bulk import (
 )
 from app.bulk.codec import decode_response, encode_response
 from app.bulk.orders import OrderLine, OrdersRefused, place_orders
+from app.bulk_settings import bulk_engine
 from schema.bulk.idempotency import idempotent
 from schema.bulk.inputs import (
     BakeryBatchRequest,
@@ -37,6 +37,8 @@ from schema.bulk.outputs import BakeryBatchResponse, CakeOrderBatchResponse
 from schema.directives import DATABASE, sliced_by
 from schema.types import CakeOrder
 
+RETRYABLE = frozenset({ErrorCode.INTERNAL, ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.DATABASE_BUSY})
+
 # Sized by the records sent: the write is charged per record, `results` has one item per record.
 PER_RECORD = [DATABASE, sliced_by("request.records", sized_fields=["results"])]
 
@@ -48,7 +50,7 @@ async def run_batch(
     records: list[BatchRecord],
     options: OptionOverrides | None,
 ) -> BatchResponse:
-    bulk = BulkEngine.from_settings(info.context.engine, info.context.settings)
+    bulk = bulk_engine(info.context.engine, info.context.settings)
     request = BatchRequest(operation, records, bulk.options(options))
     return await idempotent(
         info,
@@ -56,7 +58,8 @@ async def run_batch(
         lambda: bulk.run(entity, request),
         encode=lambda response: encode_response(entity, response),
         decode=lambda text: decode_response(entity, text),
-        keep=lambda response: response.error is None or response.error.code != ErrorCode.INTERNAL,
+        # Faults are not answers: a retry under the same key must run again.
+        keep=lambda response: response.error is None or response.error.code not in RETRYABLE,
     )
 
 

@@ -22,9 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Scope
 
+from app.db.faults import database_fault
+from app.http.faults import log_fault, retry_after
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
-from app.http.rest.resources import resource_routes
+from app.http.rest.resources import resource_fallbacks, resource_routes
+from app.words import counted
 
 logger = logging.getLogger("batchery.rest")
 
@@ -34,7 +37,7 @@ API_ROOT = "/api"
 # Response headers a sub-result shows; the rest describe the outer response, not this one.
 HIDDEN_HEADERS = {"content-type", "content-length"}
 
-resources = ApiRouter(resource_routes())
+resources = ApiRouter(resource_routes(), resource_fallbacks())
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,8 @@ def parse_operations(body: Any, limit: int) -> list[SubRequest]:
         raise HttpError(
             413,
             "TOO_MANY_OPERATIONS",
-            f"a batch holds at most {limit} operations, got {len(operations)}; split it into "
+            f"a batch holds at most {counted(limit, 'operation')}, got {len(operations)}; "
+            "split it into "
             "several batches (limit set by BATCHERY_REST_BATCH_MAX_OPERATIONS)",
             "operations",
         )
@@ -166,7 +170,12 @@ async def _call(scope: Scope, body: bytes) -> dict[str, Any]:
 
     try:
         await resources(scope, receive, send)
-    except Exception:
+    except Exception as failure:
+        fault = database_fault(failure)
+        if fault is not None:
+            log_fault(fault, failure)
+            error = {"code": fault.code, "message": str(fault)}
+            return _result(503, {"error": error}, retry_after(fault))
         logger.exception("batched %s %s failed", scope["method"], scope["path"])
         error = {"code": "INTERNAL", "message": "an unexpected fault stopped this operation"}
         return _result(500, {"error": error}, {})

@@ -16,7 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
+from app.db.faults import database_fault
 from app.db.models import INT_MAX
+from app.http.faults import fault_response, log_fault
 
 JSON = "application/json"
 
@@ -110,8 +112,11 @@ class ApiRouter:
     """Routes like Starlette's Router, but unknown paths and methods get JSON errors, and it is a
     plain ASGI app: the request keeps the application (and its state) it came through."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], fallbacks: Sequence[Route] = ()) -> None:
         self.routes = list(routes)
+        # Tried only when no route matches the path at all (then a wrong method stays a 405):
+        # they explain a path that is almost right, e.g. `/bakeries/-1`.
+        self.fallbacks = list(fallbacks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         allowed: set[str] = set()
@@ -132,6 +137,12 @@ class ApiRouter:
                 headers={"Allow": methods},
             )
         else:
+            for route in self.fallbacks:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
             response = error_response(
                 404, "NOT_FOUND", f"no API route at {scope['method']} {scope['path']}"
             )
@@ -150,5 +161,11 @@ def answers_errors(handler: Handler) -> Handler:
             return await handler(request)
         except HttpError as error:
             return error.response()
+        except Exception as error:
+            fault = database_fault(error)
+            if fault is None:
+                raise
+            log_fault(fault, error)
+            return fault_response(fault, rest=True)
 
     return endpoint

@@ -28,7 +28,10 @@ from app.bulk import (
     RecordResult,
 )
 from app.bulk.entities import parse_id
-from app.db.models import Region
+from app.bulk_settings import bulk_engine
+from app.db.cursors import CursorError, decode_bakery
+from app.db.faults import DatabaseBusy, DatabaseUnavailable
+from app.db.models import INT_MAX, Region
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     HttpError,
@@ -49,11 +52,18 @@ from app.http.rest.shapes import (
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
 
+FAULT_RETRY_AFTER = {
+    ErrorCode.DATABASE_UNAVAILABLE: DatabaseUnavailable.retry_after_seconds,
+    ErrorCode.DATABASE_BUSY: DatabaseBusy.retry_after_seconds,
+}
+
 # The status of a bulk response refused as a whole, by its error code.
 REFUSAL_STATUS = {
     ErrorCode.BATCH_TOO_LARGE: 413,
     ErrorCode.BULK_DISABLED: 403,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.DATABASE_BUSY: 503,
 }
 
 
@@ -62,6 +72,13 @@ def bulk_status(response: BatchResponse) -> int:
     if response.error is not None:
         return REFUSAL_STATUS.get(response.error.code, 400)
     return 200 if response.success else 207
+
+
+def retry_headers(response: BatchResponse) -> dict[str, str] | None:
+    """`Retry-After` for a batch the database could not serve (a retry may work)."""
+    if response.error is None or response.error.code not in FAULT_RETRY_AFTER:
+        return None
+    return {"Retry-After": str(FAULT_RETRY_AFTER[response.error.code])}
 
 
 def record_status(result: RecordResult) -> int:
@@ -78,7 +95,7 @@ def _max_body(request: Request) -> int:
 
 
 def _bulk(request: Request) -> BulkEngine:
-    return BulkEngine.from_settings(request.app.state.engine, request.app.state.settings)
+    return bulk_engine(request.app.state.engine, request.app.state.settings)
 
 
 class Resource:
@@ -105,6 +122,18 @@ class Resource:
             routes.insert(1, delete_many)
         return routes
 
+    def fallback_routes(self) -> list[Route]:
+        """`/{path}/{anything}` that `{id:int}` did not take: a malformed id, not a lost route."""
+        methods = ["GET", "PATCH", "DELETE"]
+        return [Route(f"/{self.path}/{{id}}", answers_errors(self.invalid_id), methods=methods)]
+
+    async def invalid_id(self, request: Request) -> Response:
+        raise bad_request(
+            f"invalid id {request.path_params['id']!r}: a {self.entity.label} id is a whole "
+            f"number from 1 to {INT_MAX}",
+            "id",
+        )
+
     # ---- bulk ----
 
     async def bulk(self, request: Request) -> Response:
@@ -129,7 +158,9 @@ class Resource:
         response = await bulk.run(
             self.entity, BatchRequest(operation, records, bulk.options(options))
         )
-        return json_response(batch_json(self.entity, response), bulk_status(response))
+        return json_response(
+            batch_json(self.entity, response), bulk_status(response), retry_headers(response)
+        )
 
     # ---- one record ----
 
@@ -137,7 +168,7 @@ class Resource:
         table = self.entity.table
         maximum = request.app.state.settings.max_page_size
         first = min(query_int(request, "first", 100), maximum)
-        after = query_int(request, "after", 0)
+        after = self._after(request)
         statement = (
             select(table)
             .where(table.c.id > after, *self.filters(request))
@@ -196,7 +227,10 @@ class Resource:
         batch = BatchRequest(operation, (record,), BatchOptions(return_records=True))
         response = await _bulk(request).run_one(self.entity, batch)
         if response.error is not None:
-            raise HttpError(500, response.error.code, response.error.message)
+            status = REFUSAL_STATUS.get(response.error.code, 500)
+            raise HttpError(
+                status, response.error.code, response.error.message, None, retry_headers(response)
+            )
         (result,) = response.results
         if result.success:
             return result
@@ -207,8 +241,29 @@ class Resource:
         assert result.data is not None
         return row_json(self.entity, result.data)
 
+    def _after(self, request: Request) -> int:
+        """`after`: an id; for bakeries, a GraphQL `bakeriesConnection` cursor too (the same
+        order and key: the cursor is the id, wrapped), so a client can switch APIs mid-list."""
+        raw = request.query_params.get("after")
+        if self.entity is not BAKERIES or raw is None or raw.isdigit():
+            return query_int(request, "after", 0)
+        try:
+            return decode_bakery(raw).id
+        except CursorError as error:
+            raise bad_request(
+                f"after must be a bakery id (a whole number from 0 to {INT_MAX}) or a cursor of "
+                f"bakeriesConnection; {raw[:40]!r} is {error}",
+                "after",
+            ) from None
+
     def _pk(self, request: Request) -> int:
-        pk = parse_id(request.path_params["id"])
+        raw = request.path_params["id"]
+        if raw == 0:
+            raise bad_request(
+                f"invalid id '0': a {self.entity.label} id is a whole number from 1 to {INT_MAX}",
+                "id",
+            )
+        pk = parse_id(raw)
         if pk is None:
             raise self._not_found(request)
         return pk
@@ -242,3 +297,7 @@ RESOURCES = (
 
 def resource_routes() -> list[Route]:
     return [route for resource in RESOURCES for route in resource.routes()]
+
+
+def resource_fallbacks() -> list[Route]:
+    return [route for resource in RESOURCES for route in resource.fallback_routes()]
