@@ -101,6 +101,7 @@ async def _respond(
     via_get: bool = False,
 ) -> Response:
     app_state = request.app.state
+    mode = cost_mode(request)
     planned = [plan(app_state.executor, operation) for operation in operations]
     if via_get and any(item.kind is OperationType.MUTATION for item in planned):
         raise RequestError(
@@ -111,7 +112,6 @@ async def _respond(
         )
     settings: Settings = app_state.settings
     metrics: Metrics = app_state.metrics
-    mode = cost_mode(request)
     metrics.record_costs(planned)
     check_request_cost(planned, settings, metrics)
     if mode == "validate":

@@ -30,8 +30,9 @@ Shape = tuple[ShapeField, ...]
 
 @dataclass(slots=True)
 class _OperationCosts:
-    reads: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()  # the variables any estimate of it has read
     entries: dict[tuple[Any, ...], Estimate] = field(default_factory=dict)
+    constant: Estimate | None = None  # set when it reads no variable
 
 
 class CostCache:
@@ -57,11 +58,12 @@ class CostAnalysis:
         variables: Mapping[str, Any] | None,
     ) -> Estimate | None:
         """The operation's estimate, or None when the document has no such operation."""
-        variables = variables or {}
         costs = cache._operations.get(operation_name)
+        if costs is not None and costs.constant is not None:
+            return costs.constant  # depends on no variable: the common case, one look-up
+        variables = variables or {}
         if costs is not None:
-            key = tuple(_freeze(variables.get(name, MISSING)) for name in sorted(costs.reads))
-            found = costs.entries.get(key)
+            found = costs.entries.get(_key(costs.reads, variables))
             if found is not None:
                 return found
         operation = _operation(document, operation_name)
@@ -72,10 +74,11 @@ class CostAnalysis:
         if costs is None:
             costs = cache._operations[operation_name] = _OperationCosts()
         costs.reads = costs.reads | walk.values.reads
+        if not costs.reads:
+            costs.constant = estimate
         if len(costs.entries) >= ENTRIES_PER_OPERATION:
             costs.entries.clear()
-        key = tuple(_freeze(variables.get(name, MISSING)) for name in sorted(costs.reads))
-        costs.entries[key] = estimate
+        costs.entries[_key(costs.reads, variables)] = estimate
         return estimate
 
     def floor(self, document: DocumentNode) -> tuple[int, bool] | None:
@@ -98,6 +101,10 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     if name is None:
         return operations[0] if len(operations) == 1 else None
     return next((o for o in operations if o.name and o.name.value == name), None)
+
+
+def _key(reads: frozenset[str], variables: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(_freeze(variables.get(name, MISSING)) for name in sorted(reads))
 
 
 def _freeze(value: Any) -> Any:
@@ -188,8 +195,11 @@ class _Walk:
             total += weight + n * (cost.type_weight + inner)
             records = (cost.weight, nodes[0], cost.slicing) if cost.counts_records else None
             if weight or children is not None:
+                flat = children is not None and all(
+                    not child.children and child.records is None for child in children
+                )
                 shape.append(
-                    ShapeField(key, weight, cost.type_weight, cost.is_list, children, records)
+                    ShapeField(key, weight, cost.type_weight, cost.is_list, children, records, flat)
                 )
         return total, tuple(shape)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from graphql import FieldNode
 
-from schema.cost.values import Values
+from schema.cost.values import MISSING, Values
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class ShapeField:
     children: tuple[ShapeField, ...] | None  # None for a leaf
     # A write charged per record: its weight per record, and where the records are.
     records: tuple[int, FieldNode, tuple[tuple[str, ...], ...]] | None = None
+    # Its children have no costly children of their own: an item costs a sum of lengths.
+    flat: bool = False
 
     def charged(self, values: Values) -> int:
         """The weight actually charged: per record sent, for a write sized by its records."""
@@ -63,18 +65,32 @@ class Estimate:
 def _actual(shape: tuple[ShapeField, ...], data: Mapping[str, Any], values: Values) -> int:
     total = 0
     for item in shape:
-        if item.key not in data:
+        value = data.get(item.key, MISSING)
+        if value is MISSING:
             continue
-        total += item.charged(values)
-        value = data[item.key]
-        if value is None or item.children is None:
+        total += item.weight if item.records is None else item.charged(values)
+        children = item.children
+        if value is None or children is None:
             continue
         if not item.is_list:
-            total += item.type_weight + _actual(item.children, value, values)
-        elif item.children:
+            total += item.type_weight + _actual(children, value, values)
+        elif item.flat:  # the common page of objects: no call per item
+            type_weight = item.type_weight
+            for element in value:
+                if element is None:
+                    continue
+                total += type_weight
+                for child in children:
+                    found = element.get(child.key, MISSING)
+                    if found is MISSING:
+                        continue
+                    total += child.weight
+                    if found is not None and child.children is not None:
+                        total += child.type_weight * (len(found) if child.is_list else 1)
+        elif children:
             for element in value:
                 if element is not None:
-                    total += item.type_weight + _actual(item.children, element, values)
+                    total += item.type_weight + _actual(children, element, values)
         else:
             total += item.type_weight * len(value)
     return total
