@@ -33,6 +33,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -113,19 +114,45 @@ async def _respond(
     settings: Settings = app_state.settings
     metrics: Metrics = app_state.metrics
     metrics.record_costs(planned)
-    check_request_cost(planned, settings, metrics)
-    if mode == "validate":
+    check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
+    budget = None
+    if mode == "validate":  # nothing runs, nothing is charged
         outcomes = validated(planned)
     else:
+        try:
+            charged = await charge(
+                request,
+                sum(item.requested_cost for item in planned),
+                api="graphql",
+                operations=len(planned),
+            )
+        except Throttled as refusal:  # nothing of the request runs
+            raise RequestError(
+                429,
+                refusal.message,
+                THROTTLED,
+                headers=refusal.headers,
+                extensions=refusal.extensions,
+            ) from None
+        budget = charged.status if charged is not None else None
         context = Context.create(
-            app_state.engine, settings, reader=app_state.reader, request=request
+            app_state.engine, settings, reader=app_state.reader, request=request, rate_limit=budget
         )
         outcomes = await BatchRunner(app_state.executor, settings).run(planned, context)
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    formatted = [format_outcome(outcome) for outcome in outcomes]
+    if budget is not None:
+        status_of_budget = throttle_status(budget)
+        for response in formatted:
+            # Copies: the dictionaries may be shared (identical operations answered once).
+            extensions = dict(response.get("extensions") or {})
+            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
+            response["extensions"] = extensions
+    headers = rate_headers(budget)
     if is_batch:
-        return render([format_outcome(outcome) for outcome in outcomes], media_type)
-    outcome = outcomes[0]
-    return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+        return render(formatted, media_type, headers=headers)
+    status = _status(outcomes[0], media_type)
+    return render(formatted[0], media_type, status, headers)
 
 
 def _status(outcome: Outcome, media_type: str) -> int:
