@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.reads import Reader
+from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from loaders.field import LoaderRegistry
 
@@ -21,6 +22,8 @@ class Context:
     # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The client's rate-limit budget once this request was charged; None when limits are off.
+    rate_limit: RateLimitStatus | None = None
 
     @classmethod
     def create(
@@ -31,6 +34,7 @@ class Context:
         reader: Reader | None = None,
         loaders: LoaderRegistry | None = None,
         request: Any = None,
+        rate_limit: RateLimitStatus | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -40,6 +44,7 @@ class Context:
             if loaders is not None
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
+            rate_limit=rate_limit,
         )
 
     def renew_loaders(self) -> None:
@@ -56,4 +61,5 @@ class Context:
             loaders=LoaderRegistry(self.settings.loader_max_batch_size),
             request=self.request,
             extras=self.extras,
+            rate_limit=self.rate_limit,
         )

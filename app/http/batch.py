@@ -24,10 +24,19 @@ from dataclasses import dataclass
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
 
+from app.db.faults import database_fault
+from app.http.faults import log_fault
 from app.http.params import Operation
 from app.settings import Settings
 from schema.context import Context
-from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+from schema.execution import (
+    INTERNAL_ERROR_MESSAGE,
+    Executor,
+    GraphQLRequest,
+    PreparedDocument,
+    database_error,
+)
+from schema.rate_limit import OperationRoot
 
 logger = logging.getLogger("batchery.http")
 
@@ -67,6 +76,8 @@ class Planned:
     prepared: PreparedDocument | None = None
     kind: OperationType | None = None
     outcome: Outcome | None = None
+    # What the rate limit charges for it (points), decided before anything runs.
+    requested_cost: int = 0
 
 
 def plan(executor: Executor, operation: Operation) -> Planned:
@@ -162,9 +173,14 @@ class BatchRunner:
         assert item.prepared is not None and item.request is not None
         async with _acquired(limiter):
             try:
-                result = await self.executor.execute(item.prepared, item.request, context)
-            except Exception:
+                root = OperationRoot(item.requested_cost)
+                result = await self.executor.execute(item.prepared, item.request, context, root)
+            except Exception as failure:
                 # A fault outside any resolver: this operation fails alone, the batch goes on.
+                fault = database_fault(failure)
+                if fault is not None:
+                    log_fault(fault, failure)
+                    return Outcome(ExecutionResult(None, [database_error(fault)]), item.kind)
                 logger.exception("operation %r failed", item.request.operation_name)
                 error = GraphQLError(
                     INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}

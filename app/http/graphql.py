@@ -7,13 +7,14 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from graphql import GraphQLError, OperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from app.http.batch import BatchRunner, Outcome, plan
+from app.http.batch import BatchRunner, Outcome, Planned, plan
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.media import (
@@ -33,6 +34,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -103,16 +105,52 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
+    planned = [dataclasses.replace(item, requested_cost=requested_cost(item)) for item in planned]
+    try:
+        charged = await charge(
+            request,
+            sum(item.requested_cost for item in planned),
+            api="graphql",
+            operations=len(planned),
+        )
+    except Throttled as refusal:  # nothing of the request runs
+        raise RequestError(
+            429,
+            refusal.message,
+            THROTTLED,
+            headers=refusal.headers,
+            extensions=refusal.extensions,
+        ) from None
+    budget = charged.status if charged is not None else None
     context = Context.create(
-        app_state.engine, app_state.settings, reader=app_state.reader, request=request
+        app_state.engine,
+        app_state.settings,
+        reader=app_state.reader,
+        request=request,
+        rate_limit=budget,
     )
     outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
     metrics: Metrics = app_state.metrics
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    formatted = [format_outcome(outcome) for outcome in outcomes]
+    if budget is not None:
+        status_of_budget = throttle_status(budget)
+        for response in formatted:
+            # Copies: the dictionaries may be shared (identical operations answered once).
+            extensions = dict(response.get("extensions") or {})
+            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
+            response["extensions"] = extensions
+    headers = rate_headers(budget)
     if is_batch:
-        return render([format_outcome(outcome) for outcome in outcomes], media_type)
-    outcome = outcomes[0]
-    return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+        return render(formatted, media_type, headers=headers)
+    status = _status(outcomes[0], media_type)
+    return render(formatted[0], media_type, status, headers)
+
+
+def requested_cost(item: Planned) -> int:
+    """What one operation is charged: nothing when it will not run (it failed to parse or
+    validate), else 1 point until the static cost analysis gives its requested cost."""
+    return 0 if item.outcome is not None else 1
 
 
 def _status(outcome: Outcome, media_type: str) -> int:

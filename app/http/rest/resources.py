@@ -30,7 +30,9 @@ from app.bulk import (
 from app.bulk.entities import parse_id
 from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
+from app.db.faults import DatabaseBusy, DatabaseUnavailable
 from app.db.models import INT_MAX, Region
+from app.http.rest.costs import charge_call, charged
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     HttpError,
@@ -48,14 +50,22 @@ from app.http.rest.shapes import (
     parse_delete_many,
     row_json,
 )
+from app.http.throttle import with_rate_headers
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
+
+FAULT_RETRY_AFTER = {
+    ErrorCode.DATABASE_UNAVAILABLE: DatabaseUnavailable.retry_after_seconds,
+    ErrorCode.DATABASE_BUSY: DatabaseBusy.retry_after_seconds,
+}
 
 # The status of a bulk response refused as a whole, by its error code.
 REFUSAL_STATUS = {
     ErrorCode.BATCH_TOO_LARGE: 413,
     ErrorCode.BULK_DISABLED: 403,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.DATABASE_BUSY: 503,
 }
 
 
@@ -64,6 +74,13 @@ def bulk_status(response: BatchResponse) -> int:
     if response.error is not None:
         return REFUSAL_STATUS.get(response.error.code, 400)
     return 200 if response.success else 207
+
+
+def retry_headers(response: BatchResponse) -> dict[str, str] | None:
+    """`Retry-After` for a batch the database could not serve (a retry may work)."""
+    if response.error is None or response.error.code not in FAULT_RETRY_AFTER:
+        return None
+    return {"Retry-After": str(FAULT_RETRY_AFTER[response.error.code])}
 
 
 def record_status(result: RecordResult) -> int:
@@ -92,13 +109,14 @@ class Resource:
     def routes(self) -> list[Route]:
         # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
         base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
+        # Bulk routes charge per record, once their body is read; the others up front.
         routes = [
             Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
-            Route(base, answers_errors(self.list), methods=["GET"]),
-            Route(base, answers_errors(self.create), methods=["POST"]),
-            Route(one, answers_errors(self.get), methods=["GET"]),
-            Route(one, answers_errors(self.update), methods=["PATCH"]),
-            Route(one, answers_errors(self.delete), methods=["DELETE"]),
+            Route(base, answers_errors(charged(self.list)), methods=["GET"]),
+            Route(base, answers_errors(charged(self.create)), methods=["POST"]),
+            Route(one, answers_errors(charged(self.get)), methods=["GET"]),
+            Route(one, answers_errors(charged(self.update)), methods=["PATCH"]),
+            Route(one, answers_errors(charged(self.delete)), methods=["DELETE"]),
         ]
         if self.entity is BAKERIES:
             delete_many = Route(
@@ -123,18 +141,22 @@ class Resource:
 
     async def bulk(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         operation, records, options = parse_batch(body)
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, operation, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def delete_many(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         ids, options = parse_delete_many(body)
         records = [BatchRecord(id=pk) for pk in ids]
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, Operation.DELETE, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def _run(
         self, request: Request, operation: Operation, records: list[BatchRecord], options: Any
@@ -143,7 +165,9 @@ class Resource:
         response = await bulk.run(
             self.entity, BatchRequest(operation, records, bulk.options(options))
         )
-        return json_response(batch_json(self.entity, response), bulk_status(response))
+        return json_response(
+            batch_json(self.entity, response), bulk_status(response), retry_headers(response)
+        )
 
     # ---- one record ----
 
@@ -210,7 +234,10 @@ class Resource:
         batch = BatchRequest(operation, (record,), BatchOptions(return_records=True))
         response = await _bulk(request).run_one(self.entity, batch)
         if response.error is not None:
-            raise HttpError(500, response.error.code, response.error.message)
+            status = REFUSAL_STATUS.get(response.error.code, 500)
+            raise HttpError(
+                status, response.error.code, response.error.message, None, retry_headers(response)
+            )
         (result,) = response.results
         if result.success:
             return result
