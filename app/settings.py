@@ -61,6 +61,14 @@ class Settings:
     # Move the objects alive after start-up out of the garbage collector's way (app/memory.py).
     gc_freeze: bool = True
 
+    # Runtime guards (README: Runtime guards).
+    # Result nodes (objects and list items) one operation may build; 0 = no limit.
+    max_result_nodes: int = 250_000
+    # Seconds a request's operations may run; then they are cancelled (TIMEOUT). 0 = no deadline.
+    execution_timeout_seconds: float = 30.0
+    # On SIGTERM, in-flight requests get this long to finish before the process exits.
+    shutdown_grace_seconds: float = 30.0
+
     # Bulk operations.
     bulk_enabled: bool = True
     max_records_per_batch: int = 200
@@ -119,6 +127,11 @@ def _convert(name: str, raw: str, hint: Any) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{variable} must be a whole number, got {raw!r}") from None
+    if hint is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{variable} must be a number, got {raw!r}") from None
     if hint is Path:
         return Path(raw)
     choices = get_args(hint)

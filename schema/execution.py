@@ -35,6 +35,7 @@ from app.db.writes import ConstraintViolation
 from app.settings import Settings
 from loaders.builder import TooManyResults
 from schema.compiled import CompiledExecution, PlanCache
+from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
 
@@ -121,31 +122,47 @@ class Executor:
     ) -> ExecutionResult:
         if prepared.document is None:
             return ExecutionResult(None, list(prepared.errors))
+        try:
+            result = await self._execute(prepared, request, context, root_value)
+        except NodeLimitExceeded as exceeded:
+            # Whatever was built is dropped here, with the frames that held it.
+            return ExecutionResult(None, [exceeded.as_graphql_error()])
+        if result.errors:
+            result.errors = [self.mask(error) for error in result.errors]
+        return result
+
+    async def _execute(
+        self, prepared: PreparedDocument, request: GraphQLRequest, context: Any, root_value: Any
+    ) -> ExecutionResult:
+        document = prepared.document
+        assert document is not None
         variables = dict(request.variables) if request.variables is not None else None
+        budget = NodeBudget(self.settings.max_result_nodes)
         result: Any = None
         if self.compiled is not None:
             result = await self.compiled.execute(
-                prepared.document,
+                document,
                 prepared.plans,
                 root_value=root_value,
                 context=context,
                 variables=variables,
                 operation_name=request.operation_name,
+                budget=budget,
             )
         if result is None:  # outside the compiled subset: graphql-core runs it
             result = execute(
                 self.graphql_schema,
-                prepared.document,
+                document,
                 root_value=root_value,
                 context_value=context,
                 variable_values=variables,
                 operation_name=request.operation_name,
+                executor_class=GuardedExecutor,
+                node_budget=budget,
             )
         if is_awaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        if result.errors:
-            result.errors = [self.mask(error) for error in result.errors]
         return result
 
     async def run(self, request: GraphQLRequest, context: Any) -> ExecutionResult:

@@ -49,7 +49,7 @@ from app.db import reads
 from app.db.reads import Reader
 from app.settings import Settings
 from schema import schema
-from schema.compiled.plan import OperationPlan
+from schema.compiled.model import OperationPlan
 from schema.context import Context
 from schema.execution import Executor, GraphQLRequest
 from tests.schema.query_strategies import Case, queries
