@@ -166,6 +166,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         reload=args.reload,
         log_level=settings.log_level,
+        # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )
     return 0
 

@@ -48,7 +48,7 @@ class Context:
             engine=self.engine,
             reader=self.reader,
             settings=self.settings,
-            loaders=LoaderRegistry(self.settings.loader_max_batch_size),
+            loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
         )

@@ -8,9 +8,15 @@
 - Each mutation gets loaders of its own, made when it starts, so it never reads a value cached
   before its write. When a mutation finishes, the queries' loaders are replaced: anything loaded
   after a write is loaded again.
-- All operations start together (`asyncio.gather`), at most `batch_concurrency` at a time when that
+- All operations start together (a task each), at most `batch_concurrency` at a time when that
   is set. With `batch_mutations = "serial"` the mutations run one after another in the order sent
   (queries still run alongside them).
+- The request has a deadline (`execution_timeout_seconds`): operations still running then are
+  cancelled and answered with a `TIMEOUT` error, those already done keep their answers. When the
+  client disconnects (`http.disconnect` on the ASGI `receive`), every operation still running is
+  cancelled. Either way the request's batch loads are cancelled with them (`InFlight`), so no SQL
+  runs for an answer nobody will read; and when the request is answered, any batch load still
+  running for it (work an operation abandoned) is cancelled too.
 """
 
 from __future__ import annotations
@@ -18,19 +24,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
 
 from app.http.params import Operation
 from app.settings import Settings
-from loaders.field import LoaderRegistry
+from loaders.dataloader import InFlight
 from schema.context import Context
 from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+from schema.guards import NODE_LIMIT_CODE
 
 logger = logging.getLogger("batchery.http")
+
+TIMEOUT_CODE = "TIMEOUT"
+TIMEOUT_SETTING = "BATCHERY_EXECUTION_TIMEOUT_SECONDS"
+# Why an operation was stopped, as the metrics label it.
+STOPPED_TIMEOUT = "timeout"
+STOPPED_DISCONNECT = "cancelled"
+STOPPED_NODE_LIMIT = "node_limit"
+
+# Waits until the client has gone (the ASGI `receive` gave `http.disconnect`).
+Disconnected = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +65,8 @@ class Outcome:
     rejected: bool = False
     bad_parameters: bool = False
     code: str | None = None
+    # Why the operation was stopped before its end, if it was (STOPPED_*).
+    stopped: str | None = None
 
     @classmethod
     def refused(
@@ -108,8 +128,14 @@ class BatchRunner:
         self.executor = executor
         self.settings = settings
 
-    async def run(self, planned: list[Planned], context: Context) -> list[Outcome]:
-        """Run every operation not answered yet; `context` is the one the queries share."""
+    async def run(
+        self,
+        planned: list[Planned],
+        context: Context,
+        disconnected: Disconnected | None = None,
+    ) -> list[Outcome]:
+        """Run every operation not answered yet; `context` is the one the queries share.
+        `disconnected`, when given, returns once the client has gone."""
         outcomes: list[Outcome | None] = [p.outcome for p in planned]
         limiter = (
             asyncio.Semaphore(self.settings.batch_concurrency)
@@ -139,7 +165,7 @@ class BatchRunner:
                 )
             finally:
                 # What the queries cached may predate this write: later loads go to the database.
-                context.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+                context.loaders = context.loaders.fresh()
 
         async def run_mutations_in_order() -> None:
             for index in mutations:
@@ -150,12 +176,53 @@ class BatchRunner:
             jobs.append(run_mutations_in_order())
         else:
             jobs.extend(run_mutation(index) for index in mutations)
-        if len(jobs) == 1:
-            await jobs[0]  # a lone operation needs no task of its own
-        else:
-            await asyncio.gather(*jobs)
+        inflight = context.loaders.inflight
+        try:
+            stopped = await self._supervise(jobs, disconnected, inflight)
+        finally:
+            # Whatever batch an abandoned branch left running (nobody will read it now).
+            inflight.cancel(close=False)
+        if stopped is not None:
+            for index, item in enumerate(planned):
+                if outcomes[index] is None:
+                    outcomes[index] = _stopped(item, stopped, self.settings)
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
+
+    async def _supervise(
+        self,
+        jobs: list[Coroutine[Any, Any, None]],
+        disconnected: Disconnected | None,
+        inflight: InFlight,
+    ) -> str | None:
+        """Run `jobs` to their end, the deadline, or the client's leaving, whichever comes first;
+        return why they were stopped (None: they all finished)."""
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        if not tasks:
+            return None
+        everything = tasks[0] if len(tasks) == 1 else asyncio.gather(*tasks)
+        watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
+        timeout = self.settings.execution_timeout_seconds
+        try:
+            done, _ = await asyncio.wait(
+                (everything,) if watcher is None else (everything, watcher),
+                timeout=timeout if timeout > 0 else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if everything in done:
+                everything.result()  # a fault outside any operation surfaces here
+                return None
+            stopped = STOPPED_DISCONNECT if watcher is not None and watcher in done else None
+            return stopped or STOPPED_TIMEOUT
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if not everything.done():
+                for task in tasks:
+                    task.cancel()
+                # The request's batch loads go too, those about to start included.
+                inflight.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _execute(
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None
@@ -172,9 +239,31 @@ class BatchRunner:
                 )
                 return Outcome(ExecutionResult(None, [error]), item.kind)
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            if _code(result.errors[0]) == NODE_LIMIT_CODE:
+                return Outcome(result, item.kind, stopped=STOPPED_NODE_LIMIT)
             # Errors before execution began: the variables could not be coerced.
             return Outcome(result, item.kind, rejected=True, code="BAD_USER_INPUT")
         return Outcome(result, item.kind)
+
+
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
+
+
+def _stopped(item: Planned, why: str, settings: Settings) -> Outcome:
+    if why == STOPPED_TIMEOUT:
+        message = (
+            f"The operation did not finish within {settings.execution_timeout_seconds:g} s, the "
+            f"server's execution deadline ({TIMEOUT_SETTING}), and was cancelled: ask for less "
+            "or split the request. A mutation cancelled before it committed wrote nothing."
+        )
+        error = GraphQLError(message, extensions={"code": TIMEOUT_CODE})
+    else:
+        error = GraphQLError(
+            "The client disconnected: the operation was cancelled.",
+            extensions={"code": "CLIENT_DISCONNECTED"},
+        )
+    return Outcome(ExecutionResult(None, [error]), item.kind, stopped=why)
 
 
 @contextlib.asynccontextmanager

@@ -12,6 +12,7 @@ from typing import Any
 from graphql import GraphQLError, OperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from app.http.batch import BatchRunner, Outcome, plan
 from app.http.errors import RequestError, bad_request, too_large
@@ -106,13 +107,23 @@ async def _respond(
     context = Context.create(
         app_state.engine, app_state.settings, reader=app_state.reader, request=request
     )
-    outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
+    outcomes = await BatchRunner(app_state.executor, app_state.settings).run(
+        planned, context, disconnected=lambda: until_disconnected(request.receive)
+    )
     metrics: Metrics = app_state.metrics
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
     if is_batch:
         return render([format_outcome(outcome) for outcome in outcomes], media_type)
     outcome = outcomes[0]
     return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+
+
+async def until_disconnected(receive: Receive) -> None:
+    """Return once the client has gone. The body has been read by now (or there is none), so
+    what `receive` gives next is the disconnection; any leftover body message is skipped."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _status(outcome: Outcome, media_type: str) -> int:
