@@ -17,7 +17,12 @@ budget as they build the result:
 A long synchronous stretch of building would keep every other request of the worker waiting, so
 the budget also says when to give the event loop a turn: the builders ask `should_yield()` after
 each piece of work; it looks at the clock only every `CHECK_EVERY` nodes, so a small query never
-pays for it, and says yes once `SLICE_SECONDS` have passed since the last turn.
+pays for it, and says yes once `SLICE_SECONDS` have passed since the current slice began.
+
+The slice is the worker's, not the operation's (`_SLICE`, one per process as the event loop is):
+the builders that resume in one turn of the loop run one after another before it next polls for
+I/O, so only the first of them starts a new slice; the others find it already running and give
+the loop a turn again after a little work.
 """
 
 from __future__ import annotations
@@ -54,17 +59,26 @@ class NodeLimitExceeded(Exception):
         return GraphQLError(str(self), extensions={"code": NODE_LIMIT_CODE})
 
 
-class NodeBudget:
-    """The nodes one operation may still build, and when it last gave the event loop a turn."""
+class _Slice:
+    __slots__ = ("started",)
 
-    __slots__ = ("limit", "next_check", "slice_started", "used")
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+
+_SLICE = _Slice()
+
+
+class NodeBudget:
+    """The nodes one operation may still build, and when it should give the event loop a turn."""
+
+    __slots__ = ("limit", "next_check", "used")
 
     def __init__(self, limit: int) -> None:
         # 0 means no limit; the counting (and the yielding it drives) still happens.
         self.limit = limit if limit > 0 else 1 << 62
         self.used = 0
         self.next_check = CHECK_EVERY
-        self.slice_started = time.perf_counter()
 
     def spend(self, count: int) -> None:
         used = self.used + count
@@ -76,12 +90,14 @@ class NodeBudget:
         if self.used < self.next_check:
             return False
         self.next_check = self.used + CHECK_EVERY
-        return time.perf_counter() - self.slice_started >= SLICE_SECONDS
+        return time.perf_counter() - _SLICE.started >= SLICE_SECONDS
 
     async def pause(self) -> None:
         """Give the event loop a turn (other requests, health probes, I/O), then go on."""
+        paused_at = time.perf_counter()
         await asyncio.sleep(0)
-        self.slice_started = time.perf_counter()
+        if _SLICE.started <= paused_at:  # the first to resume after the loop polled for I/O
+            _SLICE.started = time.perf_counter()
 
 
 class GuardedExecutor(ExecutorThrowingOnIncremental):
