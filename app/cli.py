@@ -153,7 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
+
+    # uvicorn drains on SIGTERM, then raises the signal again with the handler it found: with
+    # this one the process ends with status 0 (a drained stop is a clean exit), not killed by it.
+    signal.signal(signal.SIGTERM, lambda *_: None)
 
     print(
         f"Batchery: GraphiQL and the API at http://{args.host}:{args.port}/graphql", file=sys.stderr

@@ -39,7 +39,10 @@ class InFlight:
         """Cancel every batch still running; with `close`, those that would start later too."""
         self.closed = self.closed or close
         for task in list(self.tasks):
-            task.cancel()
+            # Once only: a second cancellation would interrupt the clean-up of the first (the
+            # driver's request to the server to cancel the statement, the connection's return).
+            if not task.cancelling():
+                task.cancel()
 
 
 class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
