@@ -15,8 +15,8 @@ budget as they build the result:
   is dropped (`data: null`) and with it the memory it held.
 
 A long synchronous stretch of building would keep every other request of the worker waiting, so
-the budget also says when to give the event loop a turn: the builders ask `should_yield()` after
-each piece of work; it looks at the clock only every `CHECK_EVERY` nodes, so a small query never
+the budget also says when to give the event loop a turn: the builders ask `should_yield()` before
+each piece of work (`while ...: await pause()`); it looks at the clock only every `CHECK_EVERY` nodes, so a small query never
 pays for it, and says yes once `SLICE_SECONDS` have passed since the current slice began.
 
 The slice is the worker's, not the operation's (`_SLICE`, one per process as the event loop is):
@@ -98,6 +98,8 @@ class NodeBudget:
         await asyncio.sleep(0)
         if _SLICE.started <= paused_at:  # the first to resume after the loop polled for I/O
             _SLICE.started = time.perf_counter()
+        else:  # another builder has this turn: look at the clock again before any work
+            self.next_check = self.used
 
 
 class GuardedExecutor(ExecutorThrowingOnIncremental):
@@ -128,7 +130,7 @@ class GuardedExecutor(ExecutorThrowingOnIncremental):
             items: Iterable[Any] = result if isinstance(result, Sized) else list(result)
             budget = self.node_budget
             budget.spend(len(items))  # type: ignore[arg-type]
-            if budget.should_yield():
+            if budget.used >= budget.next_check and budget.should_yield():
                 return self._complete_list_later(
                     return_type, field_details_list, info, path, items, position_context
                 )
@@ -138,7 +140,10 @@ class GuardedExecutor(ExecutorThrowingOnIncremental):
         )
 
     async def _complete_list_later(self, *args: Any) -> Any:
-        await self.node_budget.pause()
+        budget = self.node_budget
+        await budget.pause()
+        while budget.should_yield():
+            await budget.pause()
         completed = super().complete_list_value(*args)
         return await completed if is_awaitable(completed) else completed
 

@@ -202,6 +202,10 @@ class Run:
         pending: Pending = {}
         budget = self.budget
         for (_, out, position), value in zip(entries, values, strict=True):
+            while budget.used >= budget.next_check and budget.should_yield():
+                await budget.pause()
+                if self.collected.root_nulled:
+                    return
             for field in fields:
                 if self.collected.nulled and self.is_nulled(position):
                     break
@@ -214,10 +218,6 @@ class Run:
                         out[field.key] = None
                     except GraphQLError as error:
                         self.propagate(error, position)
-            if budget.used >= budget.next_check and budget.should_yield():
-                await budget.pause()
-                if self.collected.root_nulled:
-                    return
         await self.run_pending(pending)
 
     # ---- completing values (graphql-core's complete_value, shaped for whole lists) ----
