@@ -16,8 +16,9 @@ budget as they build the result:
 
 A long synchronous stretch of building would keep every other request of the worker waiting, so
 the budget also says when to give the event loop a turn: the builders ask `should_yield()` before
-each piece of work (`while ...: await pause()`); it looks at the clock only every `CHECK_EVERY` nodes, so a small query never
-pays for it, and says yes once `SLICE_SECONDS` have passed since the current slice began.
+each piece of work (`while ...: await pause()`); it looks at the clock only every `CHECK_EVERY`
+nodes, so a small query never pays for it, and says yes once `SLICE_SECONDS` have passed since the
+current slice began.
 
 The slice is the worker's, not the operation's (`_SLICE`, one per process as the event loop is):
 the builders that resume in one turn of the loop run one after another before it next polls for
