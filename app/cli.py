@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import sys
 import textwrap
@@ -174,7 +173,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         reload=args.reload,
         log_level=settings.log_level,
         # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) or None,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )
     return 0
 

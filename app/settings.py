@@ -67,7 +67,7 @@ class Settings:
     # Seconds a request's operations may run; then they are cancelled (TIMEOUT). 0 = no deadline.
     execution_timeout_seconds: float = 30.0
     # On SIGTERM, in-flight requests get this long to finish before the process exits.
-    shutdown_grace_seconds: float = 30.0
+    shutdown_grace_seconds: int = 30
 
     # Bulk operations.
     bulk_enabled: bool = True
