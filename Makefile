@@ -9,12 +9,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run seed test lint format typecheck bench clean help graphiql audit
+.PHONY: install run seed test lint format typecheck bench clean help graphiql audit schema
 
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
-	@echo "make lint   - ruff (lint + format check) and mypy"
+	@echo "make schema - write the schema's SDL to schema.graphql (after changing the schema)"
+	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
 	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
@@ -40,6 +41,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app schema loaders
+	$(BIN)/lint-imports
+
+# The schema's SDL, committed: tests/schema/test_sdl_file.py fails when it is out of date.
+schema: install
+	$(BIN)/batchery schema > schema.graphql
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -56,7 +62,7 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # GraphiQL's assets, fetched from the npm registry into an ignored folder (no CDN at run time).
 GRAPHIQL_DIR := app/http/static/vendor

@@ -9,14 +9,20 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
     "Settings come from BATCHERY_* environment variables (README: Configuration). The database is "
     "BATCHERY_DATABASE_URL when set, else the SQLite file batchery.db in BATCHERY_DATA_DIR "
     "(default: data, relative to the current directory)."
 )
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.cli_import import ImportJob
+
 # Written out rather than read from app.bulk.entities, which would slow every command's start;
 # tests/app/test_cli.py checks they match.
 IMPORT_FIELDS = {
@@ -128,12 +134,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="largest chunk (default and upper bound: BATCHERY_MAX_RECORDS_PER_BATCH, 200)",
     )
     imports.add_argument("--no-progress", action="store_true", help="no progress bar")
+    imports.add_argument(
+        "--create",
+        action="store_true",
+        help="create the tables if the database has none (without it, an empty database is "
+        "refused: it is usually the wrong one)",
+    )
 
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
-        parser.error(str(error))
+        print(f"batchery: {error}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(settings, args)
     if args.command == "seed":
@@ -152,15 +165,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def database_in_use(settings: Settings) -> str:
+    """Which database a command uses and where that choice came from, for one line on stderr:
+    a relative BATCHERY_DATA_DIR is the trap of a command run from another directory."""
+    if settings.database_url:
+        return f"{hide_password(settings.database_url)} (BATCHERY_DATABASE_URL)"
+    where = f"batchery.db in BATCHERY_DATA_DIR={settings.data_dir}"
+    if not settings.data_dir.is_absolute():
+        where += f", relative to the current directory {Path.cwd()}"
+    return f"{settings.resolved_database_url} ({where})"
+
+
+def announce_database(command: str, settings: Settings) -> None:
+    print(f"{command}: database {database_in_use(settings)}", file=sys.stderr)
+
+
+def _shown_url(settings: Settings) -> str:
+    return hide_password(settings.resolved_database_url)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
     import uvicorn
 
+    from app.db.reachable import DatabaseUnreachable, open_checked
+
+    announce_database("serve", settings)
+
+    async def check() -> None:
+        engine = await open_checked(settings.resolved_database_url, _shown_url(settings))
+        await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except DatabaseUnreachable as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 1
     # uvicorn drains on SIGTERM, then raises the signal again with the handler it found: with
     # this one the process ends with status 0 (a drained stop is a clean exit), not killed by it.
     signal.signal(signal.SIGTERM, lambda *_: None)
-
     print(
         f"Batchery: GraphiQL and the API at http://{args.host}:{args.port}/graphql", file=sys.stderr
     )
@@ -179,10 +223,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.engine import create_engine, create_tables
+    from app.db.engine import create_tables
+    from app.db.reachable import DatabaseUnreachable, open_checked
     from app.db.seed import SeedSize, is_empty, reset, seed
 
-    engine = create_engine(settings.resolved_database_url)
+    announce_database("seed", settings)
+    try:
+        engine = await open_checked(settings.resolved_database_url, _shown_url(settings))
+    except DatabaseUnreachable as error:
+        print(f"seed: {error}", file=sys.stderr)
+        return 1
     try:
         await create_tables(engine)
         if args.reset:
@@ -214,8 +264,9 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from app.bulk.chunking import AdaptiveChunker
     from app.bulk.importing import ImportRefused
     from app.cli_import import ImportJob, SourceError, count_rows, entity_named, run_import
-    from app.db.engine import create_engine, create_tables
+    from app.db.reachable import DatabaseUnreachable, open_checked
 
+    announce_database("import", settings)
     job = ImportJob(
         path=args.file,
         entity=entity_named(args.entity),
@@ -245,9 +296,20 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     def progress(chunker: AdaptiveChunker) -> Callable[[int, int], None]:
         return lambda done, total: bar.update(task, completed=done, total=total, chunk=chunker.size)
 
-    engine = create_engine(settings.resolved_database_url)
+    if not args.create and _sqlite_file_missing(settings.resolved_database_url):
+        # Connecting would create the file: refuse before leaving an empty database behind.
+        print(f"import: {_not_created(settings)}", file=sys.stderr)
+        return 2
     try:
-        await create_tables(engine)
+        engine = await open_checked(settings.resolved_database_url, _shown_url(settings))
+    except DatabaseUnreachable as error:
+        print(f"import: {error}", file=sys.stderr)
+        return 1
+    try:
+        refusal = await _unprepared(engine, settings, job, create=args.create)
+        if refusal:
+            print(f"import: {refusal}", file=sys.stderr)
+            return 2
         with bar:
             result = await run_import(engine, settings, job, total=total, progress=progress)
     except (ImportRefused, ValueError) as error:
@@ -268,6 +330,50 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         summary += f", {failed} failed; see {job.report_path}"
     print(summary, file=sys.stderr)
     return 1 if failed else 0
+
+
+async def _unprepared(
+    engine: AsyncEngine, settings: Settings, job: ImportJob, *, create: bool
+) -> str | None:
+    """Why importing into this database would only fail every row, or None. An empty database is
+    almost always the wrong one (a relative BATCHERY_DATA_DIR from another directory)."""
+    from sqlalchemy import func, select
+
+    from app.db.engine import create_tables
+    from app.db.models import Bakery
+    from app.db.reachable import missing_tables
+
+    if await missing_tables(engine):
+        if not create:
+            return _not_created(settings)
+        await create_tables(engine)
+    if job.entity.name == "cake-orders":
+        async with engine.connect() as conn:
+            bakeries = (await conn.execute(select(func.count()).select_from(Bakery))).scalar_one()
+        if not bakeries:
+            return (
+                f"the database {_shown_url(settings)} has no bakeries, so every cake order would "
+                "be refused: import bakeries first, run 'batchery seed', or point "
+                "BATCHERY_DATABASE_URL / BATCHERY_DATA_DIR at the database you meant"
+            )
+    return None
+
+
+def _not_created(settings: Settings) -> str:
+    return (
+        f"the database {_shown_url(settings)} has not been created: run 'batchery seed' for demo "
+        "data, pass --create to create empty tables, or point BATCHERY_DATABASE_URL / "
+        "BATCHERY_DATA_DIR at the database you meant"
+    )
+
+
+def _sqlite_file_missing(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not Path(parsed.database).exists()
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bulk import ENTITIES, BulkEngine, Entity
+from app.bulk import ENTITIES, Entity
 from app.bulk.chunking import AdaptiveChunker
 from app.bulk.entities import Kind
 from app.bulk.importing import Importer, ImportResult, Progress, SourceRow
+from app.bulk_settings import bulk_engine
 from app.settings import Settings
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -151,7 +152,7 @@ async def run_import(
 ) -> ImportResult:
     """Imports `job` and writes its report when a row failed; raises SourceError or
     ImportRefused when it cannot start."""
-    bulk = BulkEngine.from_settings(engine, settings)
+    bulk = bulk_engine(engine, settings)
     maximum = min(job.max_chunk or settings.max_records_per_batch, settings.max_records_per_batch)
     minimum = min(job.min_chunk, maximum)
     chunker = AdaptiveChunker(job.target_seconds, minimum, maximum, size=minimum)

@@ -1,21 +1,30 @@
-"""Settings, read once from `BATCHERY_*` environment variables.
+"""Settings, read once from `BATCHERY_*` environment variables and checked before anything starts.
 
 Every field below is documented in the README's configuration table; `Settings.from_env` is the
-only place that reads the environment, so tests build `Settings(...)` directly.
+only place that reads the environment, so tests build `Settings(...)` directly. Whichever way a
+`Settings` is built, each field is checked against what its annotation allows (a type, and for
+numbers a bound such as `Positive`), and a refusal is one `SettingsError` line naming the
+variable, the value and what is allowed. A new setting declares its bound in its annotation:
+
+    request_timeout_seconds: PositiveFloat = 30.0
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 PREFIX = "BATCHERY_"
 
 BatchMutations = Literal["concurrent", "serial"]
+# uvicorn's levels; anything else ends in a KeyError deep inside uvicorn.
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
 class SettingsError(ValueError):
@@ -23,36 +32,79 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class AtLeast:
+    """A number's lower bound: `Annotated[int, AtLeast(1)]`."""
+
+    minimum: float
+
+    def check(self, variable: str, value: Any) -> None:
+        if value < self.minimum:
+            raise SettingsError(
+                f"{variable} must be at least {_number(self.minimum)}, got {value!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class AtMost:
+    """A number's upper bound: `Annotated[int, AtLeast(1), AtMost(32_766)]`."""
+
+    maximum: float
+
+    def check(self, variable: str, value: Any) -> None:
+        if value > self.maximum:
+            raise SettingsError(
+                f"{variable} must be at most {_number(self.maximum)}, got {value!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """An SQLAlchemy URL with an async driver that is installed; empty means the default."""
+
+    def check(self, variable: str, value: Any) -> None:
+        if value:
+            check_database_url(variable, value)
+
+
+# The bounds most settings need, so that declaring one is one line.
+Positive = Annotated[int, AtLeast(1)]
+NonNegative = Annotated[int, AtLeast(0)]
+PositiveFloat = Annotated[float, AtLeast(0.001)]
+NonNegativeFloat = Annotated[float, AtLeast(0)]
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("data")
     # Empty means "an SQLite file inside data_dir".
-    database_url: str = ""
-    log_level: str = "info"
+    database_url: Annotated[str, DatabaseUrl()] = ""
+    log_level: LogLevel = "info"
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
     # low enough to stay under the databases' bound on bind parameters (32,766).
-    loader_max_batch_size: int = 10_000
-    max_page_size: int = 1000
+    loader_max_batch_size: Annotated[int, AtLeast(1), AtMost(32_766)] = 10_000
+    max_page_size: Positive = 1000
 
     # Transport.
-    max_batch_operations: int = 100
-    batch_concurrency: int = 0
+    max_batch_operations: Positive = 100
+    # 0 means no bound.
+    batch_concurrency: NonNegative = 0
     batch_mutations: BatchMutations = "concurrent"
-    max_body_bytes: int = 100 * 1024 * 1024
-    max_file_bytes: int = 20 * 1024 * 1024
-    max_files: int = 20
-    max_operations_bytes: int = 1024 * 1024
+    max_body_bytes: Positive = 100 * 1024 * 1024
+    max_file_bytes: Positive = 20 * 1024 * 1024
+    max_files: NonNegative = 20
+    max_operations_bytes: Positive = 1024 * 1024
     # An uploaded file stays in memory up to this size, then goes on to a temporary file.
-    upload_spool_bytes: int = 1024 * 1024
+    upload_spool_bytes: NonNegative = 1024 * 1024
     # Where those temporary files go (one directory per request); empty means data_dir/uploads.
     upload_spool_dir: str = ""
-    max_query_depth: int = 15
-    max_query_tokens: int = 10_000
-    max_aliases: int = 200
+    max_query_depth: Positive = 15
+    max_query_tokens: Positive = 10_000
+    max_aliases: NonNegative = 200
     csrf_required: bool = True
     graphiql: bool = True
-    document_cache_size: int = 512
+    document_cache_size: NonNegative = 512
 
     # Execution.
     # Queries run through a plan compiled once per cached document (schema/compiled); off means
@@ -63,26 +115,30 @@ class Settings:
 
     # Runtime guards (README: Runtime guards).
     # Result nodes (objects and list items) one operation may build; 0 = no limit.
-    max_result_nodes: int = 250_000
+    max_result_nodes: NonNegative = 250_000
     # Seconds a request's operations may run; then they are cancelled (TIMEOUT). 0 = no deadline.
-    execution_timeout_seconds: float = 30.0
+    execution_timeout_seconds: NonNegativeFloat = 30.0
     # On SIGTERM, in-flight requests get this long to finish before the process exits.
-    shutdown_grace_seconds: int = 30
+    shutdown_grace_seconds: NonNegative = 30
 
     # Bulk operations.
     bulk_enabled: bool = True
-    max_records_per_batch: int = 200
-    idempotency_ttl_seconds: int = 24 * 3600
+    max_records_per_batch: Positive = 200
+    idempotency_ttl_seconds: Positive = 24 * 3600
     # A key still marked "running" after this long belongs to a request that died (worker killed
     # mid-batch); a retry may then take it over instead of getting 409 until the TTL runs out.
-    idempotency_lock_seconds: int = 300
+    idempotency_lock_seconds: Positive = 300
     # The options a bulk request gets when it leaves them out (the seed's BatchConfig defaults).
     bulk_default_atomic: bool = False
     bulk_default_return_records: bool = False
     bulk_default_continue_on_error: bool = True
     bulk_default_validate_only: bool = False
     # Sub-requests per `POST /api/batch`.
-    rest_batch_max_operations: int = 100
+    rest_batch_max_operations: Positive = 100
+
+    def __post_init__(self) -> None:
+        for spec in _specs():
+            spec.check(getattr(self, spec.name))
 
     @property
     def resolved_database_url(self) -> str:
@@ -101,42 +157,120 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(PREFIX + f.name.upper())
+        for spec in _specs():
+            raw = environ.get(spec.variable)
             if raw is not None:
-                values[f.name] = _convert(f.name, raw, hints[f.name])
+                values[spec.name] = spec.convert(raw)
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _convert(name: str, raw: str, hint: Any) -> Any:
-    variable = PREFIX + name.upper()
-    if hint is bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise SettingsError(f"{variable} must be true or false, got {raw!r}")
-    if hint is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise SettingsError(f"{variable} must be a whole number, got {raw!r}") from None
-    if hint is float:
-        try:
-            return float(raw)
-        except ValueError:
-            raise SettingsError(f"{variable} must be a number, got {raw!r}") from None
-    if hint is Path:
-        return Path(raw)
-    choices = get_args(hint)
-    if choices:
-        if raw not in choices:
-            raise SettingsError(f"{variable} must be one of {', '.join(choices)}, got {raw!r}")
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One field: its variable, its plain type, and the bounds its annotation declares."""
+
+    name: str
+    variable: str
+    kind: Any
+    bounds: tuple[Any, ...]
+
+    def convert(self, raw: str) -> Any:
+        variable, kind = self.variable, self.kind
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"{variable} must be true or false, got {raw!r}")
+        if kind is int:
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{variable} must be a whole number, got {raw!r}") from None
+        if kind is float:
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{variable} must be a number, got {raw!r}") from None
+        if kind is Path:
+            return Path(raw)
+        if get_origin(kind) is Literal:
+            # The choices are lower case; `INFO` means `info`.
+            return raw.strip().lower()
         return raw
-    return raw
+
+    def check(self, value: Any) -> None:
+        kind = self.kind
+        if get_origin(kind) is Literal:
+            choices = get_args(kind)
+            if value not in choices:
+                raise SettingsError(
+                    f"{self.variable} must be one of {', '.join(choices)}, got {value!r}"
+                )
+        elif kind in (int, float) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise SettingsError(f"{self.variable} must be a number, got {value!r}")
+        for bound in self.bounds:
+            bound.check(self.variable, value)
+
+
+@cache
+def _specs() -> tuple[_Spec, ...]:
+    hints = get_type_hints(Settings, include_extras=True)
+    specs = []
+    for f in dataclasses.fields(Settings):
+        hint = hints[f.name]
+        bounds: tuple[Any, ...] = ()
+        if get_origin(hint) is Annotated:
+            hint, *extras = get_args(hint)
+            bounds = tuple(extra for extra in extras if hasattr(extra, "check"))
+        specs.append(_Spec(f.name, PREFIX + f.name.upper(), hint, bounds))
+    return tuple(specs)
+
+
+def check_database_url(variable: str, url: str) -> None:
+    """Parse with SQLAlchemy and insist on an async driver that is installed, so a bad URL is one
+    line at start instead of a traceback at the first request."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    allowed = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DATABASE"
+    shown = hide_password(url)
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        dialect = parsed.get_dialect() if backend in ASYNC_DRIVERS else None
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise SettingsError(f"{variable} must be a URL like {allowed}, got {shown!r}") from None
+    if dialect is None:
+        raise SettingsError(
+            f"{variable}: {backend!r} databases are not supported; use {allowed}, got {shown!r}"
+        )
+    if not getattr(dialect, "is_async", False):
+        raise SettingsError(
+            f"{variable} needs an async driver: use {ASYNC_DRIVERS[backend]}, got {shown!r}"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise SettingsError(
+            f"{variable}: the driver of {shown!r} is not installed ({error}); "
+            f"use {ASYNC_DRIVERS[backend]}"
+        ) from None
+
+
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asyncpg://"}
+
+
+def hide_password(url: str) -> str:
+    """The URL as it may be printed: `user:***@host`. Works on strings SQLAlchemy cannot parse."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -69,9 +69,13 @@ def json_request(payload: object) -> Request:
     return Request({"Content-Type": "application/json"}, orjson.dumps(payload))
 
 
+# Uploads must be images (recognised from their first bytes): each file starts as a PNG does.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _file_block(seed: int) -> bytes:
-    """1 MiB of incompressible bytes, the same on every run."""
-    return random.Random(seed).randbytes(MIB)
+    """1 MiB of incompressible bytes behind a PNG signature, the same on every run."""
+    return PNG_SIGNATURE + random.Random(seed).randbytes(MIB - len(PNG_SIGNATURE))
 
 
 def multipart_batch(files: int) -> Request:

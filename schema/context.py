@@ -42,6 +42,16 @@ class Context:
             request=request,
         )
 
+    def renew_loaders(self) -> None:
+        """Start over with empty loaders: what the current ones cached may predate a write.
+        Operations already running keep the loaders they hold."""
+        self.loaders = self.loaders.fresh()
+
+    def cancel_loads(self, *, close: bool = True) -> None:
+        """Cancel the batch loads this request still runs (all its loader sets, those of its
+        mutations included); with `close`, those that would start later too."""
+        self.loaders.inflight.cancel(close=close)
+
     def with_fresh_loaders(self) -> Context:
         """The same context with loaders of its own: what each mutation operation gets."""
         return Context(

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.db.reads import Reader
 from loaders.dataloader import SafeDataLoader
+from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
 from schema.enums import Region
 from schema.ids import parse_pk
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
@@ -57,6 +58,24 @@ async def shared_read(
     return result
 
 
+BakeryPage = tuple[Region | None, Sequence[Any], int]
+
+
+async def read_bakery_page(
+    reader: Reader, region: Region | None, after_id: int, first: int
+) -> BakeryPage:
+    # `first + 1` rows: the one past the page says whether there is a next page.
+    return region, await reader.bakeries_after(region, after_id, first + 1), first
+
+
+def build_bakery_page(page: BakeryPage) -> BakeryConnection:
+    # Everything the connection needs comes with the rows: the loader `shared_read` makes is
+    # shared by every bakeriesConnection of the request, so no caller's closure may be used.
+    region, rows, first = page
+    scope = region.value if region is not None else ALL_REGIONS
+    return bakery_connection(scope, Bakery.from_rows(rows), first)
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -70,6 +89,24 @@ class Query:
         chosen = region if region is not strawberry.UNSET else None
         limit = page_size(info, first, "first")
         return await shared_read(info, Reader.bakeries, Bakery.from_rows, chosen, limit)
+
+    @strawberry.field(
+        description="`bakeries` as a Relay connection: by id, `first` at a time (capped by a "
+        "server setting), then the next page with `after: pageInfo.endCursor`. The order and key "
+        "of REST's `GET /api/bakeries?after=`."
+    )
+    async def bakeries_connection(
+        self,
+        info: Info,
+        region: Region | None = strawberry.UNSET,
+        first: int | None = 100,
+        after: str | None = strawberry.UNSET,
+    ) -> BakeryConnection:
+        chosen = region if region is not strawberry.UNSET else None
+        limit = page_size(info, first, "first")
+        key = bakery_after(after, "bakeriesConnection")
+        after_id = key.id if key is not None else 0
+        return await shared_read(info, read_bakery_page, build_bakery_page, chosen, after_id, limit)
 
     @strawberry.field
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:

@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from loaders.builder import BatchResult, from_sources
 from loaders.field import batch_field
+from schema.connections import CakeOrderConnection, order_after, order_connection
 from schema.enums import OrderStatus, Region
 from schema.rows import columns, constructor
 
@@ -55,6 +56,23 @@ async def bakery_orders(
     return from_sources(bakeries).with_results(
         CakeOrder.from_rows(rows), key=lambda order: order.bakery_pk
     )
+
+
+async def bakery_orders_connection(
+    bakeries: list[Bakery],
+    info: Info,
+    first: int | None = 15,
+    after: str | None = strawberry.UNSET,
+) -> dict[int, CakeOrderConnection]:
+    # Every bakery gets its own page: `first + 1` rows each (the extra one says whether a next
+    # page exists), in the one statement of `orders`, older than `after` when given.
+    limit = page_size(info, first, "first")
+    before = order_after(after, "Bakery.ordersConnection")
+    rows = await info.context.reader.newest_orders([b.pk for b in bakeries], limit + 1, before)
+    grouped: dict[int, list[CakeOrder]] = {b.pk: [] for b in bakeries}
+    for order in CakeOrder.from_rows(rows):
+        grouped[order.bakery_pk].append(order)
+    return {pk: order_connection(pk, orders, limit) for pk, orders in grouped.items()}
 
 
 async def bakery_order_counts(bakeries: list[Bakery], info: Info) -> dict[int, int]:
@@ -127,6 +145,12 @@ class Bakery:
         bakery_orders,
         description="Newest first (createdAt desc, then id desc). "
         "1 source -> N results: [] when there are none. Batched.",
+    )
+    orders_connection: CakeOrderConnection = batch_field(
+        bakery_orders_connection,
+        description="`orders` as a Relay connection: newest first, `first` per bakery (capped by "
+        "a server setting), then the next page with `after: pageInfo.endCursor`. Batched: one "
+        "statement per level, each bakery with its own page.",
     )
     order_count: int = batch_field(bakery_order_counts, description="Batched aggregate.")
     manager: Baker | None = batch_field(

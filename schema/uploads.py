@@ -15,7 +15,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
-from app.db.photos import PhotoStore, store_photo
+from app.db.photos import NotAnImage, PhotoStore, store_photo
 from app.uploads import UploadedFile
 from schema.ids import order_not_found, require_pk
 from schema.types import Photo
@@ -49,14 +49,18 @@ SCALARS: dict[object, ScalarDefinition] = {UploadedFile: UploadScalar}
 class UploadMutation:
     @strawberry.mutation(
         description="Stores the file (streamed, never held whole in memory) "
-        "and attaches it to the order."
+        "and attaches it to the order. The file must be a PNG, JPEG, WebP or GIF image, "
+        "recognised from its bytes; its recorded type is the one detected."
     )
     async def upload_order_photo(
         self, info: Info, order_id: strawberry.ID, file: UploadedFile
     ) -> Photo:
         pk = require_pk(order_id, "orderId")
         store = PhotoStore(info.context.settings.photos_dir)
-        row = await store_photo(info.context.engine, store, pk, file)
+        try:
+            row = await store_photo(info.context.engine, store, pk, file)
+        except NotAnImage as refused:
+            raise GraphQLError(f"file: {refused}", extensions={"code": "BAD_USER_INPUT"}) from None
         if row is None:
             raise order_not_found(order_id)
         return Photo.from_row(row)

@@ -147,7 +147,8 @@ def _results(
         if stop_at is not None and record.index > stop_at:
             error = RecordError(
                 ErrorCode.NOT_PROCESSED,
-                f"not processed: the batch stopped at record {stop_at} (continueOnError is false)",
+                f"not processed: the batch stopped at {pending[stop_at].name} "
+                "(continueOnError is false)",
             )
             results.append(RecordResult(record.index, False, known_id, (error,)))
         elif not record.ok:

@@ -28,7 +28,7 @@ from app.bulk.model import (
     RecordResult,
 )
 from app.db.transactions import write_connection
-from app.settings import Settings
+from app.words import counted
 
 logger = logging.getLogger("batchery.bulk")
 
@@ -39,28 +39,11 @@ class Limits:
     max_records: int = 200
     defaults: BatchOptions = field(default_factory=BatchOptions)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            enabled=settings.bulk_enabled,
-            max_records=settings.max_records_per_batch,
-            defaults=BatchOptions(
-                atomic=settings.bulk_default_atomic,
-                return_records=settings.bulk_default_return_records,
-                continue_on_error=settings.bulk_default_continue_on_error,
-                validate_only=settings.bulk_default_validate_only,
-            ),
-        )
-
 
 class BulkEngine:
     def __init__(self, engine: AsyncEngine, limits: Limits | None = None) -> None:
         self.engine = engine
         self.limits = limits or Limits()
-
-    @classmethod
-    def from_settings(cls, engine: AsyncEngine, settings: Settings) -> BulkEngine:
-        return cls(engine, Limits.from_settings(settings))
 
     def options(self, overrides: OptionOverrides | None) -> BatchOptions:
         """The request's options, with the server's defaults for those it left out."""
@@ -92,7 +75,7 @@ class BulkEngine:
         if len(request.records) > self.limits.max_records:
             return RecordError(
                 ErrorCode.BATCH_TOO_LARGE,
-                f"a batch holds at most {self.limits.max_records} records, got "
+                f"a batch holds at most {counted(self.limits.max_records, 'record')}, got "
                 f"{len(request.records)}; nothing was processed: split it into smaller batches",
             )
         return None

@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import IdempotencyKey, utcnow
 from app.db.transactions import write_connection
-from app.settings import Settings
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -101,14 +100,6 @@ class IdempotencyStore:
         self.ttl = timedelta(seconds=ttl_seconds)
         self.lock = timedelta(seconds=lock_seconds)
         self.clock = clock
-
-    @classmethod
-    def from_settings(cls, engine: AsyncEngine, settings: Settings) -> IdempotencyStore:
-        return cls(
-            engine,
-            ttl_seconds=settings.idempotency_ttl_seconds,
-            lock_seconds=settings.idempotency_lock_seconds,
-        )
 
     async def claim(self, key: str, scope: str, request_fingerprint: str) -> Stored | None:
         """None when the caller now holds the key and must do the work; the stored response when

@@ -27,6 +27,7 @@ from app.bulk.model import (
     RecordResult,
 )
 from app.db.transactions import write_connection
+from app.words import counted
 
 # (records done, records in total), after each chunk.
 Progress = Callable[[int, int], None]
@@ -78,8 +79,8 @@ class Importer:
             raise ImportRefused("bulk operations are disabled on this server (bulk_enabled)")
         if chunker.maximum > bulk.limits.max_records:
             raise ImportRefused(
-                f"chunks of up to {chunker.maximum} records exceed max_records_per_batch "
-                f"({bulk.limits.max_records})"
+                f"chunks of up to {counted(chunker.maximum, 'record')} exceed "
+                f"max_records_per_batch ({bulk.limits.max_records})"
             )
         self.bulk = bulk
         self.entity = entity
@@ -167,4 +168,8 @@ class Importer:
 
 
 def _create(rows: Sequence[SourceRow]) -> BatchRequest:
-    return BatchRequest(Operation.CREATE, [BatchRecord(data=row.data) for row in rows], PER_RECORD)
+    return BatchRequest(
+        Operation.CREATE,
+        [BatchRecord(data=row.data, label=f"line {row.line}") for row in rows],
+        PER_RECORD,
+    )

@@ -81,6 +81,8 @@ class BatchRecord:
     id: str | int | None = None
     data: Mapping[str, Any] | None = None
     external_id: str | None = None
+    # How messages about other records name this one ("line 12" in an import); None: "record N".
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

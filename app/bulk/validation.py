@@ -20,6 +20,8 @@ class Pending:
 
     index: int
     operation: Operation
+    # How messages name this record: "record <index>", or the caller's label ("line 12").
+    name: str = ""
     pk: int | None = None
     # The unique external id the row holds after the write, and where the client wrote it.
     key: str | None = None
@@ -54,7 +56,7 @@ def validate(entity: Entity, operation: Operation, records: Sequence[BatchRecord
 
 
 def _check(entity: Entity, operation: Operation, index: int, record: BatchRecord) -> Pending:
-    pending = Pending(index, operation)
+    pending = Pending(index, operation, record.label or f"record {index}")
     verb = operation.value
     if operation in (Operation.UPDATE, Operation.DELETE):
         _check_id(entity, record, pending)
@@ -167,22 +169,22 @@ def _check_key(entity: Entity, operation: Operation, record: BatchRecord, pendin
 
 def _flag_duplicates(operation: Operation, pending: list[Pending]) -> None:
     """A later record naming the same row or the same external id as an earlier one fails."""
-    first_by_id: dict[int, int] = {}
-    first_by_key: dict[str, int] = {}
+    first_by_id: dict[int, Pending] = {}
+    first_by_key: dict[str, Pending] = {}
     for record in pending:
         if record.pk is not None and operation in (Operation.UPDATE, Operation.DELETE):
-            first = first_by_id.setdefault(record.pk, record.index)
-            if first != record.index:
+            first = first_by_id.setdefault(record.pk, record)
+            if first is not record:
                 record.fail(
                     ErrorCode.DUPLICATE,
-                    f"id {record.pk} appears earlier in the batch (record {first})",
+                    f"id {record.pk} appears earlier in the batch ({first.name})",
                     "id",
                 )
         if record.key is not None:
-            first = first_by_key.setdefault(record.key, record.index)
-            if first != record.index:
+            first = first_by_key.setdefault(record.key, record)
+            if first is not record:
                 record.fail(
                     ErrorCode.DUPLICATE,
-                    f"externalId {record.key!r} appears earlier in the batch (record {first})",
+                    f"externalId {record.key!r} appears earlier in the batch ({first.name})",
                     record.key_field,
                 )

@@ -1,29 +1,30 @@
 """Photos of cake orders: bytes in a content-addressed store on disk, metadata in `photos`.
 
 The bytes live at `<photos_dir>/<sha256[:2]>/<sha256>`: the same content uploaded twice is stored
-once, and a file never changes once written (it is moved into place atomically). The row records
-the sanitized client filename, the content type, the size and the digest.
+once, and a file never changes once written (it is moved into place atomically). Only images are
+kept (PNG, JPEG, WebP, GIF, recognised from their bytes while they are copied): the row records the
+sanitized client filename, the detected content type (never the client's claim), the size and
+the digest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import mimetypes
 import os
 import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, Protocol, cast
 
 from sqlalchemy import Row, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
-from app.uploads import UploadedFile
+from app.db.image_types import ACCEPTED, HEAD_BYTES, image_type
 
 photos = cast(Table, models.Photo.__table__)
 orders = cast(Table, models.CakeOrder.__table__)
@@ -31,16 +32,28 @@ orders = cast(Table, models.CakeOrder.__table__)
 COPY_CHUNK_BYTES = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
 DEFAULT_FILENAME = "upload"
-GENERIC_TYPE = "application/octet-stream"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
+
+
+class PhotoSource(Protocol):
+    """What the store needs of an uploaded file (`app.uploads.UploadedFile` is one)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+class NotAnImage(ValueError):
+    """The bytes are not an image the store keeps; the message says which are."""
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBytes:
     sha256: str
     size: int
+    content_type: str
 
 
 class PhotoStore:
@@ -52,36 +65,47 @@ class PhotoStore:
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
-    async def put(self, upload: UploadedFile) -> StoredBytes:
+    async def put(self, upload: PhotoSource) -> StoredBytes:
+        """Copy the bytes in; NotAnImage (and nothing stored) when they are not an image."""
         return await asyncio.to_thread(self._put, upload)
 
-    def _put(self, upload: UploadedFile) -> StoredBytes:
+    def _put(self, upload: PhotoSource) -> StoredBytes:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        # Hash while copying (one pass), into a temporary file beside the store so the final
-        # rename is atomic: a reader never sees a half-written photo.
+        # Hash and recognise while copying (one pass), into a temporary file beside the store so
+        # the final rename is atomic: a reader never sees a half-written photo.
         fd, incoming = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as target, upload.open() as source:
-                while chunk := source.read(COPY_CHUNK_BYTES):
+                head = source.read(HEAD_BYTES)
+                media_type = image_type(head)
+                if media_type is None:
+                    name = upload.filename or "the file"
+                    raise NotAnImage(
+                        f"a photo must be a {ACCEPTED} image, recognised from its bytes; "
+                        f"{name!r} is none of these, whatever its name or declared type say"
+                    )
+                chunk = head
+                while chunk:
                     digest.update(chunk)
                     size += len(chunk)
                     target.write(chunk)
+                    chunk = source.read(COPY_CHUNK_BYTES)
             final = self.path_of(digest.hexdigest())
             final.parent.mkdir(exist_ok=True)
             os.replace(incoming, final)
         except BaseException:
             Path(incoming).unlink(missing_ok=True)
             raise
-        return StoredBytes(digest.hexdigest(), size)
+        return StoredBytes(digest.hexdigest(), size, media_type)
 
 
 async def store_photo(
-    engine: AsyncEngine, store: PhotoStore, order_id: int, upload: UploadedFile
+    engine: AsyncEngine, store: PhotoStore, order_id: int, upload: PhotoSource
 ) -> Row[tuple[object, ...]] | None:
     """Store the bytes and attach them to the order; None when there is no such order (then
-    nothing is written)."""
+    nothing is written). NotAnImage when the bytes are not an image."""
     async with engine.connect() as conn:
         found = (await conn.execute(select(orders.c.id).where(orders.c.id == order_id))).first()
     if found is None:
@@ -93,7 +117,7 @@ async def store_photo(
         .values(
             order_id=order_id,
             filename=filename,
-            content_type=media_type_of(upload.content_type, filename),
+            content_type=stored.content_type,
             size=stored.size,
             sha256=stored.sha256,
         )
@@ -126,13 +150,3 @@ def sanitize_filename(name: str | None) -> str:
         else:
             name = name[:MAX_FILENAME_LENGTH]
     return name
-
-
-def media_type_of(declared: str, filename: str) -> str:
-    """The declared media type (lower-cased, parameters dropped) when it is well-formed and says
-    something; else a guess from the file name; else application/octet-stream."""
-    media_type = declared.split(";", 1)[0].strip().lower()
-    if _MEDIA_TYPE.match(media_type) and media_type != GENERIC_TYPE:
-        return media_type
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    return guessed or GENERIC_TYPE

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Executable,
     Integer,
     Row,
@@ -22,12 +23,14 @@ from sqlalchemy import (
     func,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
+from app.db.cursors import OrderKey
 
 bakeries = cast(Table, models.Bakery.__table__)
 bakers = cast(Table, models.Baker.__table__)
@@ -81,6 +84,19 @@ class Reader:
             return await self._all(_BAKERIES, {"first": first})
         return await self._all(_BAKERIES_OF_REGION, {"first": first, "region": region})
 
+    async def bakeries_after(
+        self, region: models.Region | None, after: int, limit: int
+    ) -> Sequence[Row[tuple[object, ...]]]:
+        """Up to `limit` bakeries with an id above `after`, by id: one keyset page."""
+        params: dict[str, Any] = {"after": after, "first": limit}
+        if region is None:
+            return await self._all(_BAKERIES_AFTER, params)
+        return await self._all(_BAKERIES_OF_REGION_AFTER, {**params, "region": region})
+
+    async def bakery_counts(self) -> Sequence[Row[tuple[object, ...]]]:
+        """(region, count) for every region with bakeries: any region's total, and the sum."""
+        return await self._all(_BAKERY_COUNTS)
+
     async def bakeries_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
         return await self._all(_BAKERIES_BY_ID, {"ids": list(ids)})
 
@@ -95,9 +111,10 @@ class Reader:
         return await self._all(_ORDERS_BY_ID, {"ids": list(ids)})
 
     async def newest_orders(
-        self, bakery_ids: Sequence[int], limit: int
+        self, bakery_ids: Sequence[int], limit: int, before: OrderKey | None = None
     ) -> Sequence[Row[tuple[object, ...]]]:
-        """The `limit` newest orders of each bakery, by bakery then newest first, in SQL."""
+        """The `limit` newest orders of each bakery, by bakery then newest first, in SQL; with
+        `before`, each bakery's newest orders older than that key (a keyset page per bakery)."""
         if not bakery_ids or limit <= 0:
             return []
         if self.dialect == "postgresql":
@@ -106,7 +123,7 @@ class Reader:
             shape = "union"
         else:
             shape = "window"
-        return await self._all(*newest_orders_statement(shape, bakery_ids, limit))
+        return await self._all(*newest_orders_statement(shape, bakery_ids, limit, before))
 
     async def order_counts(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
         return await self._all(_ORDER_COUNTS, {"ids": list(bakery_ids)})
@@ -148,6 +165,23 @@ _BAKERIES_OF_REGION = (
     .order_by(bakeries.c.id)
     .limit(bindparam("first", type_=Integer))
 )
+_BAKERIES_AFTER = (
+    select(bakeries)
+    .where(bakeries.c.id > bindparam("after", type_=Integer))
+    .order_by(bakeries.c.id)
+    .limit(bindparam("first", type_=Integer))
+)
+# No (region, id) index: with five regions, walking the primary key and skipping other regions
+# reads about five rows per row returned, and SQLite's region index ends in the rowid anyway.
+_BAKERIES_OF_REGION_AFTER = (
+    select(bakeries)
+    .where(
+        bakeries.c.region == bindparam("region"), bakeries.c.id > bindparam("after", type_=Integer)
+    )
+    .order_by(bakeries.c.id)
+    .limit(bindparam("first", type_=Integer))
+)
+_BAKERY_COUNTS = select(bakeries.c.region, func.count().label("count")).group_by(bakeries.c.region)
 _BAKERIES_BY_ID = select(bakeries).where(bakeries.c.id.in_(_ids()))
 _BAKERIES_OF_SUPPLIERS = (
     select(bakery_suppliers.c.supplier_id, *bakeries.c)
@@ -191,21 +225,42 @@ _PHOTO = select(photos).where(photos.c.id == bindparam("id"))
 
 
 def newest_orders_statement(
-    shape: str, bakery_ids: Sequence[int], limit: int
+    shape: str, bakery_ids: Sequence[int], limit: int, before: OrderKey | None = None
 ) -> tuple[Executable, dict[str, Any]]:
     """The statement of one SQL shape ("union", "window" or "lateral") for "the `limit` newest
-    orders of each bakery", with its parameters. `Reader` picks the fastest per dialect;
-    `benchmarks/sql_shapes.py` measures them."""
+    orders of each bakery" (older than `before`, when given), with its parameters. `Reader` picks
+    the fastest per dialect; `benchmarks/sql_shapes.py` measures them."""
+    keyed = before is not None
     if shape == "union":
         params: dict[str, Any] = {f"b{i}": bakery_id for i, bakery_id in enumerate(bakery_ids)}
-        params["lim"] = limit
-        return _newest_orders_union(len(bakery_ids)), params
-    statement = _NEWEST_ORDERS_LATERAL if shape == "lateral" else _NEWEST_ORDERS_WINDOW
-    return statement, {"ids": list(bakery_ids), "lim": limit}
+        statement = _newest_orders_union(len(bakery_ids), keyed)
+    else:
+        params = {"ids": list(bakery_ids)}
+        statement = _NEWEST_ORDERS[shape, keyed]
+    params["lim"] = limit
+    if before is not None:
+        params["before_at"] = before.created_at
+        params["before_id"] = before.id
+    return statement, params
 
 
-@functools.lru_cache(maxsize=SQLITE_MAX_UNION_TERMS)
-def _newest_orders_union(count: int) -> Executable:
+def _older_than_key() -> ColumnElement[bool]:
+    # A row value: both dialects read it as one range on (bakery_id, created_at, id), the index
+    # ix_cake_orders_bakery_newest, so a deep page is as cheap as the first.
+    key = tuple_(
+        bindparam("before_at", type_=models.UTCDateTime()),
+        bindparam("before_id", type_=Integer),
+    )
+    return tuple_(orders.c.created_at, orders.c.id) < key
+
+
+def _bakery_orders(bakery_id: ColumnElement[Any], keyed: bool) -> Select[tuple[object, ...]]:
+    statement = select(orders).where(orders.c.bakery_id == bakery_id)
+    return statement.where(_older_than_key()) if keyed else statement
+
+
+@functools.lru_cache(maxsize=2 * SQLITE_MAX_UNION_TERMS)
+def _newest_orders_union(count: int, keyed: bool = False) -> Executable:
     # One indexed LIMIT probe per bakery, glued with UNION ALL: on SQLite this beats
     # ROW_NUMBER() OVER (PARTITION BY ...) by ~1.8x (`python -m benchmarks.sql_shapes`). No outer
     # ORDER BY (it costs a temp B-tree, ~40% of the time): SQLite runs each term as a co-routine and
@@ -213,8 +268,7 @@ def _newest_orders_union(count: int) -> Executable:
     # Parameters b0..b{count-1} are the bakery ids, `lim` the limit; one statement per count.
     limit = bindparam("lim", type_=Integer)
     per_bakery = [
-        select(orders)
-        .where(orders.c.bakery_id == bindparam(f"b{i}"))
+        _bakery_orders(bindparam(f"b{i}"), keyed)
         .order_by(*NEWEST_FIRST)
         .limit(limit)
         .subquery()
@@ -224,10 +278,13 @@ def _newest_orders_union(count: int) -> Executable:
     return per_bakery[0] if len(per_bakery) == 1 else union_all(*per_bakery)
 
 
-def _newest_orders_window() -> Select[tuple[object, ...]]:
+def _newest_orders_window(keyed: bool) -> Select[tuple[object, ...]]:
     # Portable, one statement for any number of bakeries; slower than the per-bakery probes.
     rank = func.row_number().over(partition_by=orders.c.bakery_id, order_by=NEWEST_FIRST)
-    ranked = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(_ids())).subquery()
+    candidates = select(orders, rank.label("rank")).where(orders.c.bakery_id.in_(_ids()))
+    if keyed:
+        candidates = candidates.where(_older_than_key())
+    ranked = candidates.subquery()
     columns = [ranked.c[column.name] for column in orders.c]
     return (
         select(*columns)
@@ -236,7 +293,7 @@ def _newest_orders_window() -> Select[tuple[object, ...]]:
     )
 
 
-def _newest_orders_lateral() -> Select[tuple[object, ...]]:
+def _newest_orders_lateral(keyed: bool) -> Select[tuple[object, ...]]:
     # PostgreSQL: one array parameter, and a LATERAL index probe per bakery.
     ids = (
         func.unnest(bindparam("ids", type_=postgresql.ARRAY(Integer)))
@@ -244,8 +301,7 @@ def _newest_orders_lateral() -> Select[tuple[object, ...]]:
         .render_derived(name="parent")
     )
     newest = (
-        select(orders)
-        .where(orders.c.bakery_id == ids.c.id)
+        _bakery_orders(ids.c.id, keyed)
         .order_by(*NEWEST_FIRST)
         .limit(bindparam("lim", type_=Integer))
         .lateral("newest")
@@ -258,5 +314,8 @@ def _newest_orders_lateral() -> Select[tuple[object, ...]]:
     )
 
 
-_NEWEST_ORDERS_WINDOW = _newest_orders_window()
-_NEWEST_ORDERS_LATERAL = _newest_orders_lateral()
+_NEWEST_ORDERS = {
+    (shape, keyed): build(keyed)
+    for shape, build in (("window", _newest_orders_window), ("lateral", _newest_orders_lateral))
+    for keyed in (False, True)
+}

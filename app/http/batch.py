@@ -14,7 +14,7 @@
 - The request has a deadline (`execution_timeout_seconds`): operations still running then are
   cancelled and answered with a `TIMEOUT` error, those already done keep their answers. When the
   client disconnects (`http.disconnect` on the ASGI `receive`), every operation still running is
-  cancelled. Either way the request's batch loads are cancelled with them (`InFlight`), so no SQL
+  cancelled. Either way the request's batch loads are cancelled with them, so no SQL
   runs for an answer nobody will read; and when the request is answered, any batch load still
   running for it (work an operation abandoned) is cancelled too.
 """
@@ -33,7 +33,6 @@ from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, Operation
 
 from app.http.params import Operation
 from app.settings import Settings
-from loaders.dataloader import InFlight
 from schema.context import Context
 from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
 from schema.guards import NODE_LIMIT_CODE
@@ -165,7 +164,7 @@ class BatchRunner:
                 )
             finally:
                 # What the queries cached may predate this write: later loads go to the database.
-                context.loaders = context.loaders.fresh()
+                context.renew_loaders()
 
         async def run_mutations_in_order() -> None:
             for index in mutations:
@@ -176,12 +175,11 @@ class BatchRunner:
             jobs.append(run_mutations_in_order())
         else:
             jobs.extend(run_mutation(index) for index in mutations)
-        inflight = context.loaders.inflight
         try:
-            stopped = await self._supervise(jobs, disconnected, inflight)
+            stopped = await self._supervise(jobs, disconnected, context)
         finally:
             # Whatever batch an abandoned branch left running (nobody will read it now).
-            inflight.cancel(close=False)
+            context.cancel_loads(close=False)
         if stopped is not None:
             for index, item in enumerate(planned):
                 if outcomes[index] is None:
@@ -193,7 +191,7 @@ class BatchRunner:
         self,
         jobs: list[Coroutine[Any, Any, None]],
         disconnected: Disconnected | None,
-        inflight: InFlight,
+        context: Context,
     ) -> str | None:
         """Run `jobs` to their end, the deadline, or the client's leaving, whichever comes first;
         return why they were stopped (None: they all finished)."""
@@ -221,7 +219,7 @@ class BatchRunner:
                 for task in tasks:
                     task.cancel()
                 # The request's batch loads go too, those about to start included.
-                inflight.cancel()
+                context.cancel_loads()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _execute(

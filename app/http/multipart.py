@@ -23,6 +23,7 @@ from app.http.errors import RequestError, bad_request, too_large
 from app.http.params import check_shape, json_type, parse_json
 from app.settings import Settings
 from app.uploads import SpoolWriter, UploadedFile, UploadSpool
+from app.words import counted
 
 PREFLIGHT_HEADERS = ("Apollo-Require-Preflight", "X-Apollo-Operation-Name", "GraphQL-Preflight")
 SPEC = "https://github.com/jaydenseric/graphql-multipart-request-spec"
@@ -272,7 +273,7 @@ class _Reader:
             )
         if len(file_map) > self.settings.max_files:
             raise too_large(
-                f"`map` names {len(file_map)} files, too many for one request",
+                f"`map` names {counted(len(file_map), 'file')}, too many for one request",
                 "TOO_MANY_FILES",
                 "max_files",
                 self.settings.max_files,

@@ -16,6 +16,7 @@ import orjson
 
 from app.http.errors import bad_request, too_large
 from app.settings import Settings
+from app.words import counted
 from schema.execution import GraphQLRequest
 
 SHAPE = (
@@ -51,8 +52,8 @@ def check_shape(payload: Any, settings: Settings) -> bool:
         raise bad_request(f"The batch is an empty array: it has no operation to run. {SHAPE}")
     if len(payload) > settings.max_batch_operations:
         raise too_large(
-            f"The batch has {len(payload)} operations, more than this server runs in one request;"
-            " split it into several requests",
+            f"The batch has {counted(len(payload), 'operation')}, more than this server runs in "
+            "one request; split it into several requests",
             "TOO_MANY_OPERATIONS",
             "max_batch_operations",
             settings.max_batch_operations,

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.bulk.idempotency import HEADER, IdempotencyError, IdempotencyStore, fingerprint
+from app.bulk.idempotency import HEADER, IdempotencyError, fingerprint
+from app.bulk_settings import idempotency_store
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ async def idempotent(
     key = idempotency_key(info)
     if key is None:
         return await work()
-    store = IdempotencyStore.from_settings(info.context.engine, info.context.settings)
+    store = idempotency_store(info.context.engine, info.context.settings)
     where = scope(info)
     try:
         stored = await store.claim(key, where, fingerprint([info.field_name, payload]))

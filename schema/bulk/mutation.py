@@ -16,7 +16,6 @@ from app.bulk import (
     BatchRecord,
     BatchRequest,
     BatchResponse,
-    BulkEngine,
     Entity,
     ErrorCode,
     Operation,
@@ -24,6 +23,7 @@ from app.bulk import (
 )
 from app.bulk.codec import decode_response, encode_response
 from app.bulk.orders import OrderLine, OrdersRefused, place_orders
+from app.bulk_settings import bulk_engine
 from schema.bulk.idempotency import idempotent
 from schema.bulk.inputs import (
     BakeryBatchRequest,
@@ -44,7 +44,7 @@ async def run_batch(
     records: list[BatchRecord],
     options: OptionOverrides | None,
 ) -> BatchResponse:
-    bulk = BulkEngine.from_settings(info.context.engine, info.context.settings)
+    bulk = bulk_engine(info.context.engine, info.context.settings)
     request = BatchRequest(operation, records, bulk.options(options))
     return await idempotent(
         info,

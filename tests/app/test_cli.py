@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from app.cli import main
+from tests.conftest import POSTGRES_UP, POSTGRES_URL
 
 
 def count(db, table):
@@ -42,10 +45,105 @@ def test_seed_fills_an_empty_database_once(tmp_path, monkeypatch, capsys):
 
 def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
     monkeypatch.setenv("BATCHERY_MAX_FILES", "lots")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["schema"])
-    assert exit_info.value.code == 2
-    assert "BATCHERY_MAX_FILES must be a whole number" in capsys.readouterr().err
+    assert main(["schema"]) == 2
+    assert capsys.readouterr().err == (
+        "batchery: BATCHERY_MAX_FILES must be a whole number, got 'lots'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BATCHERY_LOG_LEVEL", "loud", "BATCHERY_LOG_LEVEL must be one of critical, error"),
+        ("BATCHERY_MAX_PAGE_SIZE", "-1", "BATCHERY_MAX_PAGE_SIZE must be at least 1, got -1"),
+        ("BATCHERY_DATABASE_URL", "garbage", "BATCHERY_DATABASE_URL must be a URL like"),
+        (
+            "BATCHERY_DATABASE_URL",
+            "postgresql://u:secret@127.0.0.1/db",
+            "use postgresql+asyncpg://, got 'postgresql://u:***@127.0.0.1/db'",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_setting_in_one_line_before_starting(
+    monkeypatch, capsys, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err and "secret" not in err
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["seed"]])
+def test_a_database_that_refuses_connections_is_one_line_naming_it(monkeypatch, capsys, command):
+    port = closed_port()
+    url = f"postgresql+asyncpg://app:secret@127.0.0.1:{port}/batchery"
+    monkeypatch.setenv("BATCHERY_DATABASE_URL", url)
+    assert main(command) == 1
+    shown = f"postgresql+asyncpg://app:***@127.0.0.1:{port}/batchery"
+    assert capsys.readouterr().err.splitlines() == [
+        f"{command[0]}: database {shown} (BATCHERY_DATABASE_URL)",
+        f"{command[0]}: cannot use the database {shown}: connection refused "
+        f"([Errno 111] Connect call failed ('127.0.0.1', {port}))",
+    ]
+
+
+@pytest.mark.skipif(not POSTGRES_UP, reason="PostgreSQL not reachable")
+def test_a_database_that_does_not_exist_is_one_line_naming_it(monkeypatch, capsys):
+    url = make_url(POSTGRES_URL).set(database="batchery_no_such_database")
+    monkeypatch.setenv("BATCHERY_DATABASE_URL", url.render_as_string(hide_password=False))
+    assert main(["seed"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("seed: cannot use the database postgresql+asyncpg://")
+    assert last.endswith(
+        '/batchery_no_such_database: database "batchery_no_such_database" does not exist'
+    )
+
+
+def test_every_database_command_says_which_database_it_uses(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BATCHERY_DATA_DIR", raising=False)
+    monkeypatch.delenv("BATCHERY_DATABASE_URL", raising=False)
+    assert main(["seed", "--bakeries", "1", "--orders-per-bakery", "1"]) == 0
+    line = (
+        f"database sqlite+aiosqlite:///{tmp_path / 'data' / 'batchery.db'} (batchery.db in "
+        f"BATCHERY_DATA_DIR=data, relative to the current directory {tmp_path})"
+    )
+    assert capsys.readouterr().err.splitlines()[0] == f"seed: {line}"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("name,region\nCLI,CENTRAL\n")
+    assert main(["import", str(rows), "--entity", "bakeries", "--no-progress"]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == f"import: {line}"
+
+
+def test_import_refuses_a_database_that_was_never_created(tmp_path, monkeypatch, capsys):
+    # The trap: run from another directory, the relative default data dir is a new database.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BATCHERY_DATA_DIR", raising=False)
+    monkeypatch.delenv("BATCHERY_DATABASE_URL", raising=False)
+    rows = tmp_path / "orders.csv"
+    rows.write_text("bakeryId,writtenPhrase\n1,Hello\n")
+    assert main(["import", str(rows), "--entity", "cake-orders", "--no-progress"]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "has not been created: run 'batchery seed' for demo data, pass --create" in last
+    assert not (tmp_path / "data").exists(), "the refusal left an empty database behind"
+
+    # --create makes the tables; cake orders still need bakeries, and it says so up front.
+    assert main(["import", str(rows), "--entity", "cake-orders", "--create"]) == 2
+    assert "has no bakeries, so every cake order would be refused" in capsys.readouterr().err
+    assert count(tmp_path / "data" / "batchery.db", "cake_orders") == 0
+
+    bakeries = tmp_path / "bakeries.csv"
+    bakeries.write_text("name,region\nFirst,CENTRAL\n")
+    assert main(["import", str(bakeries), "--entity", "bakeries", "--no-progress"]) == 0
+    assert main(["import", str(rows), "--entity", "cake-orders", "--no-progress"]) == 0
+    assert count(tmp_path / "data" / "batchery.db", "cake_orders") == 1
 
 
 def test_help_says_where_the_database_is_and_which_fields_import_takes(capsys):

@@ -87,6 +87,24 @@ async def test_csv_import_writes_valid_rows_and_reports_the_others(engine, tmp_p
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
+async def test_a_duplicate_names_the_earlier_row_by_its_line_number(engine, tmp_path):
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "bakeryId,writtenPhrase,externalId\n1,First,DUP-1\n1,Other,DUP-2\n2,Again,DUP-1\n"
+    )
+    job = ImportJob(source, CAKE_ORDERS, min_chunk=10, max_chunk=10)
+    result = await run_import(engine, Settings(), job)
+    assert (result.written, len(result.failures)) == (2, 1)
+    (entry,) = report(job.report_path)
+    assert entry["line"] == 4
+    assert entry["errors"][0]["code"] == "DUPLICATE"
+    # The file's line, the report's numbering: not the record's index in its chunk.
+    assert (
+        entry["errors"][0]["message"] == "externalId 'DUP-1' appears earlier in the batch (line 2)"
+    )
+    assert await keys_written(engine, "DUP-") == ["DUP-1", "DUP-2"]
+
+
 async def test_atomic_import_writes_nothing_when_a_row_fails(engine, tmp_path):
     source = tmp_path / "orders.csv"
     source.write_text(CSV)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
 
-from app.settings import Settings, SettingsError
+from app.settings import AtLeast, PositiveFloat, Settings, SettingsError
 
 
 def test_defaults_match_the_contract():
@@ -57,3 +60,95 @@ def test_default_database_is_an_sqlite_file_in_the_data_dir(tmp_path):
 def test_bad_values_name_the_variable(variable, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BATCHERY_MAX_PAGE_SIZE", "-1", "BATCHERY_MAX_PAGE_SIZE must be at least 1, got -1"),
+        ("BATCHERY_MAX_PAGE_SIZE", "0", "BATCHERY_MAX_PAGE_SIZE must be at least 1, got 0"),
+        ("BATCHERY_LOADER_MAX_BATCH_SIZE", "0", "must be at least 1, got 0"),
+        ("BATCHERY_LOADER_MAX_BATCH_SIZE", "-5", "must be at least 1, got -5"),
+        ("BATCHERY_LOADER_MAX_BATCH_SIZE", "40000", "must be at most 32766, got 40000"),
+        ("BATCHERY_BATCH_CONCURRENCY", "-1", "BATCHERY_BATCH_CONCURRENCY must be at least 0"),
+        (
+            "BATCHERY_MAX_RECORDS_PER_BATCH",
+            "0",
+            "BATCHERY_MAX_RECORDS_PER_BATCH must be at least 1",
+        ),
+        ("BATCHERY_MAX_BODY_BYTES", "0", "BATCHERY_MAX_BODY_BYTES must be at least 1"),
+        # 0 made every batch, even of 1, "The batch has 1 operations, more than this server runs".
+        ("BATCHERY_MAX_BATCH_OPERATIONS", "0", "BATCHERY_MAX_BATCH_OPERATIONS must be at least 1"),
+        (
+            "BATCHERY_LOG_LEVEL",
+            "loud",
+            "BATCHERY_LOG_LEVEL must be one of critical, error, warning, info, debug, trace, "
+            "got 'loud'",
+        ),
+    ],
+)
+def test_values_out_of_range_are_refused_in_one_line_naming_variable_value_and_range(
+    variable, value, message
+):
+    with pytest.raises(SettingsError, match=re.escape(message)) as refused:
+        Settings.from_env({variable: value})
+    assert "\n" not in str(refused.value)
+
+
+def test_settings_built_in_code_are_checked_too():
+    with pytest.raises(SettingsError, match="BATCHERY_MAX_PAGE_SIZE must be at least 1, got -1"):
+        Settings(max_page_size=-1)
+    with pytest.raises(SettingsError, match="BATCHERY_MAX_FILES must be a number, got '3'"):
+        Settings(max_files="3")  # type: ignore[arg-type]
+
+
+def test_log_level_is_read_in_any_case():
+    assert Settings.from_env({"BATCHERY_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "BATCHERY_DATABASE_URL must be a URL like sqlite+aiosqlite:///PATH or "),
+        (
+            "postgresql://app:s3cret@db:5432/batchery",
+            "BATCHERY_DATABASE_URL needs an async driver: use postgresql+asyncpg://, "
+            "got 'postgresql://app:***@db:5432/batchery'",
+        ),
+        ("sqlite:///data/x.db", "needs an async driver: use sqlite+aiosqlite:///, got"),
+        ("mysql+aiomysql://u@h/db", "'mysql' databases are not supported"),
+        ("postgresql+nosuchdriver://u@h/db", "BATCHERY_DATABASE_URL must be a URL like"),
+    ],
+)
+def test_database_urls_are_parsed_and_need_an_installed_async_driver(url, message):
+    with pytest.raises(SettingsError, match=re.escape(message)) as refused:
+        Settings.from_env({"BATCHERY_DATABASE_URL": url})
+    assert "s3cret" not in str(refused.value)
+
+
+def test_supported_database_urls_are_accepted():
+    for url in ("sqlite+aiosqlite:///data/x.db", "postgresql+asyncpg://u:p@h:5432/db", ""):
+        assert Settings.from_env({"BATCHERY_DATABASE_URL": url}).database_url == url
+
+
+def test_a_bound_is_declared_in_the_annotation_alone():
+    # The way other modules add a setting: one annotated field, checked like every other.
+    @dataclasses.dataclass(frozen=True)
+    class Example:
+        timeout: PositiveFloat = 1.0
+
+    hint = typing.get_type_hints(Example, include_extras=True)["timeout"]
+    (bound,) = typing.get_args(hint)[1:]
+    assert isinstance(bound, AtLeast)
+    with pytest.raises(SettingsError, match=r"BATCHERY_TIMEOUT must be at least 0\.001, got 0"):
+        bound.check("BATCHERY_TIMEOUT", 0)
+
+
+def test_every_numeric_setting_declares_a_bound():
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    unbounded = [
+        name
+        for name, hint in hints.items()
+        if typing.get_origin(hint) is not typing.Annotated and hint in (int, float)
+    ]
+    assert unbounded == []

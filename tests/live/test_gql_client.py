@@ -63,7 +63,8 @@ async def test_gql_fetches_the_schema_by_introspection(live_server):
 
 
 async def test_gql_uploads_a_file(live_server, tmp_path):
-    content = os.urandom(200_000)  # over the server's 64 KiB spool threshold
+    # A JPEG's first bytes (what the server checks), then enough to pass the 64 KiB spool threshold.
+    content = b"\xff\xd8\xff\xe0" + os.urandom(200_000)
     path = tmp_path / "cake photo.jpg"
     path.write_bytes(content)
     # gql sends no preflight header of its own: CSRF protection wants one on multipart requests.

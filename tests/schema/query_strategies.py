@@ -8,6 +8,7 @@ coerce, `@skip`/`@include` with literals and variables, inline fragments and nam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from graphql import (
@@ -21,6 +22,9 @@ from graphql import (
     is_leaf_type,
 )
 from hypothesis import strategies as st
+
+from app.db.cursors import bakery_cursor, order_cursor
+from app.db.seed import EPOCH
 
 MAX_DEPTH = 4
 MAX_SELECTIONS = 3
@@ -39,6 +43,14 @@ VARIABLE_VALUES: dict[str, tuple[list[Any], list[Any]]] = {
     "ID": (["1", "3", "2", 3, "99", "x", None], [True]),
     "String": (["Baker", "Crumb", "Nobody", None], [3]),
     "Boolean": ([True, False, None], ["yes"]),
+}
+# Cursors, by field and argument: mostly ones that decode to a position in the seeded data (the
+# small seed's 6 bakeries and their orders over the seed's first hours), then ones that do not.
+_BAKERY_CURSORS = [bakery_cursor(2), bakery_cursor(5), bakery_cursor(1), bakery_cursor(6)]
+_ORDER_CURSORS = [order_cursor(EPOCH + timedelta(minutes=m), i) for m, i in ((200, 10), (99, 2))]
+CURSORS: dict[tuple[str, str], list[str]] = {
+    ("bakeriesConnection", "after"): [*_BAKERY_CURSORS, "nope", _ORDER_CURSORS[0]],
+    ("ordersConnection", "after"): [*_ORDER_CURSORS, *_ORDER_CURSORS, "nope", _BAKERY_CURSORS[0]],
 }
 _OMIT: Any = object()  # a declared variable the request leaves out
 
@@ -92,12 +104,17 @@ class _Document:
             value = f"${name}"
         return f" @{choice}(if: {value})"
 
-    def argument_value(self, arg_type: GraphQLInputType) -> str | None:
+    def argument_value(
+        self, arg_type: GraphQLInputType, cursors: list[str] | None = None
+    ) -> str | None:
         named = get_named_type(arg_type)
         required = isinstance(arg_type, GraphQLNonNull)
-        if isinstance(named, GraphQLEnumType):
+        if cursors is not None:
+            literals = [f'"{cursor}"' for cursor in cursors]
+            values: tuple[list[Any], list[Any]] = ([*cursors, None], [7])
+        elif isinstance(named, GraphQLEnumType):
             literals = list(named.values)
-            values: tuple[list[Any], list[Any]] = ([*literals, None], ["NOPE"])
+            values = ([*literals, None], ["NOPE"])
         elif isinstance(named, GraphQLScalarType) and named.name in LITERALS:
             literals = LITERALS[named.name]
             values = VARIABLE_VALUES[named.name]
@@ -123,7 +140,7 @@ class _Document:
         definition = object_type.fields[name]
         arguments = []
         for arg_name, arg in definition.args.items():
-            value = self.argument_value(arg.type)
+            value = self.argument_value(arg.type, CURSORS.get((name, arg_name)))
             if value is None:
                 return None  # an argument type this generator does not know
             if value:

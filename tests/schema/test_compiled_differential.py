@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -46,7 +47,9 @@ from sqlalchemy import Executable, Row, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import reads
+from app.db.cursors import bakery_cursor, order_cursor
 from app.db.reads import Reader
+from app.db.seed import EPOCH
 from app.settings import Settings
 from schema import schema
 from schema.compiled.model import OperationPlan
@@ -249,6 +252,28 @@ NAMED_CASES = [
         {"s": True},
     ),
     Case("{ cakeOrder(id: 1) { photo { url size } bakery { name } } products { name } }", {}),
+    # connections: pages, totals, a level of per-bakery pages under them, refused cursors
+    Case(
+        "{ bakeriesConnection(first: 3) { totalCount edges { cursor node { id manager { id } } } "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
+        {},
+    ),
+    Case(
+        "query($a: String) { bakeriesConnection(first: 2, after: $a, region: null) { edges { "
+        "node { id ordersConnection(first: 2) { totalCount edges { cursor node { id bakery "
+        "{ name } } } pageInfo { hasNextPage endCursor } } } } } }",
+        {"a": bakery_cursor(2)},
+    ),
+    Case(
+        '{ bakeries(first: 2) { id ordersConnection(after: "nope") { totalCount } } '
+        "products { id } }",
+        {},
+    ),
+    Case(
+        "query($a: String) { bakery(id: 1) { a: ordersConnection(first: 1) { edges { cursor } } "
+        "b: ordersConnection(first: 2, after: $a) { edges { node { id } } } } }",
+        {"a": order_cursor(EPOCH + timedelta(minutes=200), 10)},
+    ),
 ]
 
 

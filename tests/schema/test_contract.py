@@ -1,4 +1,9 @@
-"""Our schema against the binding contract: nothing the contract has may be missing or changed."""
+"""Our schema against the binding contract: nothing the contract has may be missing or changed.
+
+The contract lives beside the repository (`../shared/contract/schema.graphql`), not in it: a clone
+on its own skips these checks (its own SDL is `schema.graphql`, checked by test_sdl_file.py); on
+CI (`CI=true`) a missing contract fails the run, as a missing live tool does.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from graphql import (
 )
 
 from schema import schema
+from tests.live.required import unavailable
 
 CONTRACT = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "schema.graphql"
 
@@ -28,6 +34,8 @@ def contract_default(field: GraphQLInputField) -> object:
 
 
 def contract_schema():
+    if not CONTRACT.is_file():
+        unavailable(f"the shared contract is not beside this clone: {CONTRACT}")
     return build_schema(CONTRACT.read_text())
 
 

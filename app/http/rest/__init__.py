@@ -7,9 +7,11 @@ from starlette.routing import Mount, Route
 
 from app.http.rest.batch import batch_endpoint
 from app.http.rest.io import ApiRouter
-from app.http.rest.resources import resource_routes
+from app.http.rest.resources import resource_fallbacks, resource_routes
 
-api = ApiRouter([Route("/batch", batch_endpoint, methods=["POST"]), *resource_routes()])
+api = ApiRouter(
+    [Route("/batch", batch_endpoint, methods=["POST"]), *resource_routes()], resource_fallbacks()
+)
 
 
 def rest_mount() -> Mount:

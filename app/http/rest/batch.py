@@ -24,7 +24,8 @@ from starlette.types import Message, Scope
 
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
-from app.http.rest.resources import resource_routes
+from app.http.rest.resources import resource_fallbacks, resource_routes
+from app.words import counted
 
 logger = logging.getLogger("batchery.rest")
 
@@ -34,7 +35,7 @@ API_ROOT = "/api"
 # Response headers a sub-result shows; the rest describe the outer response, not this one.
 HIDDEN_HEADERS = {"content-type", "content-length"}
 
-resources = ApiRouter(resource_routes())
+resources = ApiRouter(resource_routes(), resource_fallbacks())
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ def parse_operations(body: Any, limit: int) -> list[SubRequest]:
         raise HttpError(
             413,
             "TOO_MANY_OPERATIONS",
-            f"a batch holds at most {limit} operations, got {len(operations)}; split it into "
+            f"a batch holds at most {counted(limit, 'operation')}, got {len(operations)}; "
+            "split it into "
             "several batches (limit set by BATCHERY_REST_BATCH_MAX_OPERATIONS)",
             "operations",
         )

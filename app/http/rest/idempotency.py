@@ -11,7 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.bulk.idempotency import HEADER, IdempotencyError, IdempotencyStore, fingerprint
+from app.bulk.idempotency import HEADER, IdempotencyError, fingerprint
+from app.bulk_settings import idempotency_store
 from app.http.rest.io import JSON, error_response
 
 REPLAYED = "Idempotent-Replayed"
@@ -24,7 +25,7 @@ async def idempotent(
     if key is None:
         return await work()
     state = request.app.state
-    store = IdempotencyStore.from_settings(state.engine, state.settings)
+    store = idempotency_store(state.engine, state.settings)
     request_fingerprint = fingerprint(
         [request.method, request.url.path, str(request.url.query), body]
     )

@@ -110,8 +110,11 @@ class ApiRouter:
     """Routes like Starlette's Router, but unknown paths and methods get JSON errors, and it is a
     plain ASGI app: the request keeps the application (and its state) it came through."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], fallbacks: Sequence[Route] = ()) -> None:
         self.routes = list(routes)
+        # Tried only when no route matches the path at all (then a wrong method stays a 405):
+        # they explain a path that is almost right, e.g. `/bakeries/-1`.
+        self.fallbacks = list(fallbacks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         allowed: set[str] = set()
@@ -132,6 +135,12 @@ class ApiRouter:
                 headers={"Allow": methods},
             )
         else:
+            for route in self.fallbacks:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
             response = error_response(
                 404, "NOT_FOUND", f"no API route at {scope['method']} {scope['path']}"
             )

@@ -28,7 +28,9 @@ from app.bulk import (
     RecordResult,
 )
 from app.bulk.entities import parse_id
-from app.db.models import Region
+from app.bulk_settings import bulk_engine
+from app.db.cursors import CursorError, decode_bakery
+from app.db.models import INT_MAX, Region
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     HttpError,
@@ -78,7 +80,7 @@ def _max_body(request: Request) -> int:
 
 
 def _bulk(request: Request) -> BulkEngine:
-    return BulkEngine.from_settings(request.app.state.engine, request.app.state.settings)
+    return bulk_engine(request.app.state.engine, request.app.state.settings)
 
 
 class Resource:
@@ -104,6 +106,18 @@ class Resource:
             )
             routes.insert(1, delete_many)
         return routes
+
+    def fallback_routes(self) -> list[Route]:
+        """`/{path}/{anything}` that `{id:int}` did not take: a malformed id, not a lost route."""
+        methods = ["GET", "PATCH", "DELETE"]
+        return [Route(f"/{self.path}/{{id}}", answers_errors(self.invalid_id), methods=methods)]
+
+    async def invalid_id(self, request: Request) -> Response:
+        raise bad_request(
+            f"invalid id {request.path_params['id']!r}: a {self.entity.label} id is a whole "
+            f"number from 1 to {INT_MAX}",
+            "id",
+        )
 
     # ---- bulk ----
 
@@ -137,7 +151,7 @@ class Resource:
         table = self.entity.table
         maximum = request.app.state.settings.max_page_size
         first = min(query_int(request, "first", 100), maximum)
-        after = query_int(request, "after", 0)
+        after = self._after(request)
         statement = (
             select(table)
             .where(table.c.id > after, *self.filters(request))
@@ -207,8 +221,29 @@ class Resource:
         assert result.data is not None
         return row_json(self.entity, result.data)
 
+    def _after(self, request: Request) -> int:
+        """`after`: an id; for bakeries, a GraphQL `bakeriesConnection` cursor too (the same
+        order and key: the cursor is the id, wrapped), so a client can switch APIs mid-list."""
+        raw = request.query_params.get("after")
+        if self.entity is not BAKERIES or raw is None or raw.isdigit():
+            return query_int(request, "after", 0)
+        try:
+            return decode_bakery(raw).id
+        except CursorError as error:
+            raise bad_request(
+                f"after must be a bakery id (a whole number from 0 to {INT_MAX}) or a cursor of "
+                f"bakeriesConnection; {raw[:40]!r} is {error}",
+                "after",
+            ) from None
+
     def _pk(self, request: Request) -> int:
-        pk = parse_id(request.path_params["id"])
+        raw = request.path_params["id"]
+        if raw == 0:
+            raise bad_request(
+                f"invalid id '0': a {self.entity.label} id is a whole number from 1 to {INT_MAX}",
+                "id",
+            )
+        pk = parse_id(raw)
         if pk is None:
             raise self._not_found(request)
         return pk
@@ -242,3 +277,7 @@ RESOURCES = (
 
 def resource_routes() -> list[Route]:
     return [route for resource in RESOURCES for route in resource.routes()]
+
+
+def resource_fallbacks() -> list[Route]:
+    return [route for resource in RESOURCES for route in resource.fallback_routes()]

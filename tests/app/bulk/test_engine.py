@@ -80,6 +80,45 @@ async def test_atomic_batch_rolls_back_a_failure_the_database_finds(engine):
     assert [s.split()[0] for s in log.statements] == ["INSERT"] * 6
 
 
+async def test_a_failure_only_the_database_finds_stops_a_non_atomic_batch_at_that_record(engine):
+    # atomic=false, continueOnError=false, and a rule the engine's checks do not know (a unique
+    # index made here): the set-based INSERT is refused, so the engine writes record by record and
+    # must stop at the refused one: the records before it written, it failed, the rest untouched.
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE UNIQUE INDEX ix_test_bakery_name ON bakeries (name)"))
+    before = await dbstate.snapshot(engine)
+    existing_name = before["bakeries"][0][2]
+    names = [f"Stop {i}" for i in range(6)]
+    names[3] = existing_name
+    records = [bakery(name, f"ST-{i}") for i, name in enumerate(names)]
+    response = await BulkEngine(engine).run(
+        BAKERIES, request(Operation.CREATE, records, atomic=False, continue_on_error=False)
+    )
+
+    assert [r.index for r in response.results] == list(range(6))
+    assert [r.success for r in response.results] == [True, True, True, False, False, False]
+    assert (response.total, response.succeeded, response.failed) == (6, 3, 3)
+    refused = response.results[3]
+    assert codes(refused) == ["DUPLICATE"] and refused.errors[0].field == "data.name"
+    for later in response.results[4:]:
+        assert codes(later) == ["NOT_PROCESSED"]
+        assert later.errors[0].message == (
+            "not processed: the batch stopped at record 3 (continueOnError is false)"
+        )
+        assert later.id is None
+    written = [r.id for r in response.results[:3]]
+    assert all(isinstance(pk, int) for pk in written)
+
+    # The database holds exactly the three records before the failure, with the ids reported.
+    after = await dbstate.snapshot(engine)
+    new_rows = [row for row in after["bakeries"] if row not in before["bakeries"]]
+    assert [(row[0], row[2]) for row in new_rows] == list(zip(written, names[:3], strict=True))
+    assert await dbstate.bakeries_named(engine, "Stop 4", "Stop 5") == []
+    assert {name: rows for name, rows in after.items() if name != "bakeries"} == {
+        name: rows for name, rows in before.items() if name != "bakeries"
+    }
+
+
 async def test_non_atomic_continue_on_error_writes_the_valid_records_only(engine):
     records = [
         bakery("Good 0", "CE-0"),

@@ -12,9 +12,10 @@ from sqlalchemy import text
 
 from tests.app.http import forms
 from tests.app.http.forms import UPLOAD, body, field, file, headers, upload_operation
+from tests.images import png
 
 # Bigger than the spool threshold the tests set (64 KiB), so it goes through a temporary file.
-BIG = os.urandom(300_000)
+BIG = png(os.urandom(300_000))
 SPOOL_BYTES = 64 * 1024
 
 
@@ -93,7 +94,7 @@ async def test_a_file_bigger_than_the_spool_threshold_round_trips_and_leaves_not
 
 
 async def test_a_batch_uploads_several_photos_to_several_orders(app_client, engine):
-    files = {str(i): os.urandom(1000 * (i + 1)) for i in range(3)}
+    files = {str(i): png(os.urandom(1000 * (i + 1))) for i in range(3)}
     operations = [upload_operation(str(i + 1)) for i in range(3)]
     operations.append({"query": '{ cakeOrder(id: "1") { id } }'})
     async with app_client(upload_spool_bytes=1500) as client:
@@ -128,7 +129,7 @@ async def test_a_batch_uploads_several_photos_to_several_orders(app_client, engi
 
 @pytest.mark.parametrize("spool_bytes", [1024 * 1024, 1024])
 async def test_one_file_mapped_to_several_operations_is_read_whole_by_each(app_client, spool_bytes):
-    content = os.urandom(5000)
+    content = png(os.urandom(5000 - len(png())))
     async with app_client(upload_spool_bytes=spool_bytes) as client:
         response = await post(
             client,
@@ -151,11 +152,11 @@ async def test_unmapped_extra_files_are_ignored(client, engine):
             field("operations", upload_operation("1")),
             field("map", {"0": ["variables.file"]}),
             file("extra", b"never read", "x.txt", "text/plain"),
-            file("0", b"the photo"),
+            file("0", png(b"the photo")),
             file("another", b"also ignored"),
         ),
     )
-    assert response.json()["data"]["uploadOrderPhoto"]["size"] == len(b"the photo")
+    assert response.json()["data"]["uploadOrderPhoto"]["size"] == len(png(b"the photo"))
     assert await photo_count(engine) == 1
 
 
@@ -207,7 +208,7 @@ async def test_a_failed_resolver_stores_nothing_and_leaves_nothing(app_client, e
 
 OPS = field("operations", upload_operation())
 MAP = field("map", {"0": ["variables.file"]})
-FILE = file("0", b"bytes")
+FILE = file("0", png(b"bytes"))
 
 MALFORMED = [
     pytest.param(

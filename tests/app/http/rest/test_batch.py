@@ -116,6 +116,15 @@ async def test_more_than_100_operations_are_refused(client):
     assert response.status_code == 200
 
 
+async def test_a_limit_of_one_reads_as_one_operation(app_client):
+    async with app_client(rest_batch_max_operations=1) as client:
+        operations = [op("GET", "/api/bakeries/1")] * 2
+        response = await client.post("/api/batch", json={"operations": operations})
+    assert response.json()["error"]["message"].startswith(
+        "a batch holds at most 1 operation, got 2;"
+    )
+
+
 async def test_sub_requests_carry_their_own_idempotency_keys(client, engine):
     create = op(
         "POST",

@@ -229,7 +229,7 @@ async def test_single_record_refusals(client, engine):
     no_bakery = await client.post("/api/cake-orders", json={"bakeryId": 99, "writtenPhrase": "x"})
     assert no_bakery.status_code == 422
     assert no_bakery.json()["error"]["code"] == "REFERENCE_NOT_FOUND"
-    assert (await client.get("/api/bakeries/abc")).status_code == 404
+    assert (await client.get("/api/bakeries/abc")).status_code == 400
     assert await dbstate.snapshot(engine) == before
 
 
@@ -322,5 +322,64 @@ async def test_action_paths_are_never_read_as_ids(client):
     assert "use POST" in response.json()["error"]["message"]
     response = await client.delete("/api/bakeries/delete-many")
     assert response.status_code == 405
-    assert (await client.get("/api/bakeries/abc")).status_code == 404
+    assert (await client.get("/api/bakeries/abc")).status_code == 400
     assert (await client.get("/api/bakeries/1")).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    ("path", "raw", "label"),
+    [
+        ("/api/bakeries/-1", "-1", "bakery"),
+        ("/api/bakeries/0", "0", "bakery"),
+        ("/api/bakeries/abc", "abc", "bakery"),
+        ("/api/cake-orders/1.5", "1.5", "cake order"),
+    ],
+)
+async def test_a_malformed_id_in_the_path_is_400_invalid_id_not_a_missing_route(
+    client, engine, method, path, raw, label
+):
+    before = await dbstate.snapshot(engine)
+    response = await client.request(method, path, json={"name": "x"} if method == "PATCH" else None)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": f"invalid id {raw!r}: a {label} id is a whole number from 1 to 2147483647",
+        "field": "id",
+    }
+    assert await dbstate.snapshot(engine) == before
+
+
+async def test_a_well_formed_id_no_row_has_is_404(client):
+    for path in ("/api/bakeries/999999", "/api/bakeries/99999999999"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert (await client.get("/api/bakeries/1/photos")).json()["error"]["message"] == (
+        "no API route at GET /api/bakeries/1/photos"
+    )
+
+
+async def test_bakeries_after_takes_an_id_or_a_graphql_cursor_for_the_same_page(client):
+    query = "{ bakeriesConnection(first: 2) { pageInfo { endCursor } } }"
+    graphql = await client.post("/graphql", json={"query": query})
+    cursor = graphql.json()["data"]["bakeriesConnection"]["pageInfo"]["endCursor"]
+    by_cursor = await client.get("/api/bakeries", params={"first": 2, "after": cursor})
+    by_id = await client.get("/api/bakeries", params={"first": 2, "after": 2})
+    assert by_cursor.status_code == by_id.status_code == 200
+    assert [b["id"] for b in by_cursor.json()["data"]] == ["3", "4"]
+    assert by_cursor.json() == by_id.json()
+
+
+@pytest.mark.parametrize("after", ["nope", "djE6b3JkZXI6MDox", "-1"])
+async def test_a_bakeries_after_that_is_neither_id_nor_cursor_is_400_naming_after(client, after):
+    response = await client.get("/api/bakeries", params={"after": after})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "after" and "after must be" in error["message"]
+
+
+async def test_cake_orders_after_is_an_id_only(client):
+    # Cake orders page by id here; Bakery.ordersConnection pages newest first, another order.
+    response = await client.get("/api/cake-orders", params={"after": "djE6b3JkZXI6MDox"})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "after"
