@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ class Context:
     # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # What waits until the request's results and loaders are no longer held (the transport runs
+    # it once the response is rendered); shared by every context of one request.
+    # (None: nobody will; then nothing waits.)
+    after_answer: list[Callable[[], None]] | None = None
 
     @classmethod
     def create(
@@ -31,6 +36,7 @@ class Context:
         reader: Reader | None = None,
         loaders: LoaderRegistry | None = None,
         request: Any = None,
+        after_answer: list[Callable[[], None]] | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -40,6 +46,7 @@ class Context:
             if loaders is not None
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
+            after_answer=after_answer,
         )
 
     def renew_loaders(self) -> None:
@@ -61,4 +68,5 @@ class Context:
             loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
+            after_answer=self.after_answer,
         )

@@ -122,22 +122,35 @@ class Executor:
     ) -> ExecutionResult:
         if prepared.document is None:
             return ExecutionResult(None, list(prepared.errors))
+        budget = NodeBudget(self.settings.max_result_nodes)
         try:
-            result = await self._execute(prepared, request, context, root_value)
+            result = await self._execute(prepared, request, context, root_value, budget)
         except NodeLimitExceeded as exceeded:
             # Whatever was built is dropped here, with the frames that held it.
             return ExecutionResult(None, [exceeded.as_graphql_error()])
+        finally:
+            # A large result holds the garbage collector off until it is gone: when the context
+            # knows when that is (the transport renders, then calls `answered`), until then.
+            after_answer = getattr(context, "after_answer", None)
+            if budget.holds_collector and after_answer is not None:
+                after_answer.append(budget.close)
+            else:
+                budget.close()
         if result.errors:
             result.errors = [self.mask(error) for error in result.errors]
         return result
 
     async def _execute(
-        self, prepared: PreparedDocument, request: GraphQLRequest, context: Any, root_value: Any
+        self,
+        prepared: PreparedDocument,
+        request: GraphQLRequest,
+        context: Any,
+        root_value: Any,
+        budget: NodeBudget,
     ) -> ExecutionResult:
         document = prepared.document
         assert document is not None
         variables = dict(request.variables) if request.variables is not None else None
-        budget = NodeBudget(self.settings.max_result_nodes)
         result: Any = None
         if self.compiled is not None:
             result = await self.compiled.execute(

@@ -7,6 +7,7 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLError, OperationType
@@ -14,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from app.http.batch import BatchRunner, Outcome, plan
+from app.http.batch import BatchRunner, Outcome, Planned, plan
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.media import (
@@ -104,8 +105,29 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
+    after_answer: list[Callable[[], None]] = []
+    try:
+        return await _answer(request, planned, after_answer, is_batch, media_type)
+    finally:
+        # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
+        for action in after_answer:
+            action()
+
+
+async def _answer(
+    request: Request,
+    planned: list[Planned],
+    after_answer: list[Callable[[], None]],
+    is_batch: bool,
+    media_type: str,
+) -> Response:
+    app_state = request.app.state
     context = Context.create(
-        app_state.engine, app_state.settings, reader=app_state.reader, request=request
+        app_state.engine,
+        app_state.settings,
+        reader=app_state.reader,
+        request=request,
+        after_answer=after_answer,
     )
     outcomes = await BatchRunner(app_state.executor, app_state.settings).run(
         planned, context, disconnected=lambda: until_disconnected(request.receive)

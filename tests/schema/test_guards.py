@@ -109,3 +109,26 @@ async def test_the_memory_of_a_refused_operation_is_given_back(read_engine, kind
         tracemalloc.stop()
     assert peak - before > 4_000_000  # it did build a large part of the result...
     assert after - before < 500_000  # ...and none of it is still held
+
+
+@pytest.mark.parametrize("kind", EXECUTORS)
+async def test_a_large_result_holds_the_collector_off_only_until_it_ends(read_engine, kind):
+    query = (
+        "{ "
+        + " ".join(f"a{i}: bakeries {{ orders(limitTo: 60) {{ id }} }}" for i in range(8))
+        + " }"
+    )
+    after_answer: list[Any] = []
+    ex = executor(kind)
+    context = Context.create(read_engine, ex.settings, after_answer=after_answer)
+    result = await ex.run(GraphQLRequest(query), context)
+    assert data_nodes(result.data) > 20_000 and not gc.isenabled()  # held while it is alive
+    del result
+    for action in after_answer:
+        action()
+    assert gc.isenabled()
+    # Without a transport to say when the result is gone, it is released with the operation,
+    # refused or not.
+    for limit in (0, 10_000):
+        refused_or_not = await run(read_engine, executor(kind, max_result_nodes=limit), query)
+        assert refused_or_not is not None and gc.isenabled()

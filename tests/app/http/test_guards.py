@@ -126,3 +126,21 @@ async def test_a_client_that_disconnects_cancels_its_operations_and_their_statem
         assert (await client.post("/graphql", json={"query": QUICK})).status_code == 200
         assert reader.passed == 0
         assert metric(app, STATEMENTS) == statements + 1  # the quick query's own statement
+
+
+async def test_a_large_response_holds_the_collector_off_no_longer_than_the_request(
+    client, monkeypatch
+):
+    import gc
+
+    from schema import guards
+
+    monkeypatch.setattr(guards, "LARGE_RESULT_NODES", 20)  # the small seed's results are "large"
+    held: list[bool] = []
+    disable = gc.disable
+    monkeypatch.setattr(gc, "disable", lambda: (held.append(True), disable())[1])
+    assert gc.isenabled()
+    response = await client.post("/graphql", json={"query": GATED})
+    assert response.status_code == 200 and len(response.json()["data"]["bakeries"]) == 6
+    assert held == [True]
+    assert gc.isenabled() and guards._COLLECTIONS.holders == 0
