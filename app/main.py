@@ -16,6 +16,8 @@ from starlette.staticfiles import StaticFiles
 from app.db.engine import create_engine, create_tables
 from app.db.reads import Reader
 from app.db.statements import listen_statements
+from app.db.transactions import set_write_timeout
+from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        db = engine or create_engine(settings.resolved_database_url)
+        db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
+        set_write_timeout(db, settings.db_write_timeout_seconds)
         await create_tables(db)
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
@@ -65,7 +68,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    # Faults inside metrics: a 503 for an outage is counted as what the client got.
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(DatabaseFaultMiddleware),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.metrics = metrics

@@ -79,6 +79,11 @@ class Settings:
     # Empty means "an SQLite file inside data_dir".
     database_url: Annotated[str, DatabaseUrl()] = ""
     log_level: LogLevel = "info"
+    # How long a write waits for its turn: in the process's queue of writers (SQLite), then for
+    # SQLite's file lock held by another process. Past it: DATABASE_BUSY / 503, nothing written.
+    db_write_timeout_seconds: PositiveFloat = 10.0
+    # Check a pooled connection before handing it out (PostgreSQL; one round trip per checkout).
+    db_pre_ping: bool = True
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
