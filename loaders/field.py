@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -61,10 +61,6 @@ class LoaderRegistry:
     def count(self) -> int:
         # A property, not __len__: an empty registry must never be falsy (`loaders or new()`).
         return len(self._loaders)
-
-
-class HasLoaders(Protocol):
-    loaders: LoaderRegistry
 
 
 @dataclass(frozen=True, slots=True)

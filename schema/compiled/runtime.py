@@ -91,7 +91,7 @@ class Run:
                 _close(awaitable)
             if isinstance(error, NodeLimitExceeded):
                 raise
-            self.add_error(error, ())
+            self.collected.add(error, ())
             return ExecutionResult(None, self.collected.errors)
         if len(work) == 1:
             await work[0]
@@ -110,7 +110,7 @@ class Run:
             self.data[field.key] = root_type.name
             return None
         try:
-            args = self.arguments(field)
+            args = self.args.graphql(field)
             info = self.input.resolve_info(
                 field.definition, field.nodes, root_type, Path(None, field.key, root_type.name)
             )
@@ -137,7 +137,7 @@ class Run:
             try:
                 self.field_error(raw, field.type, field, position)
             except GraphQLError as error:
-                self.add_error(error, ())
+                self.collected.add(error, ())
             return
         if not self.collected.root_nulled:
             self.data[field.key] = completed
@@ -164,7 +164,7 @@ class Run:
             assert field.spec is not None
             info = self.strawberry_info(field, (*entries[0][2], field.key))
             try:
-                kwargs = self.python_arguments(field, info)
+                kwargs = self.args.python(field, info)
                 loader: SafeDataLoader[Any, Any] | Exception = level_loader(
                     field.spec, field.many, info, kwargs
                 )
@@ -207,7 +207,7 @@ class Run:
                 if self.collected.root_nulled:
                     return
             for field in fields:
-                if self.collected.nulled and self.is_nulled(position):
+                if self.collected.nulled and self.collected.is_nulled(position):
                     break
                 field_position = (*position, field.key)
                 try:
@@ -232,7 +232,7 @@ class Run:
         if item is not None and item.object is not None and value.__class__ is list:
             plan = item.object
             fast = plan.fast
-            if fast is not None and self.batch_arguments_ok(plan):
+            if fast is not None and self.args.all_valid(plan.batch_fields):
                 shared = self.shared.get((plan, id(value))) if plan.shareable else None
                 try:
                     outs = shared or (fast.many if item.non_null else fast.many_nullable)(value)
@@ -302,7 +302,7 @@ class Run:
         self, plan: ObjectPlan, source: Any, position: Position, pending: Pending
     ) -> Any:
         fast = plan.fast
-        if fast is not None and self.batch_arguments_ok(plan):
+        if fast is not None and self.args.all_valid(plan.batch_fields):
             shared = self.shared.get((plan, id(source))) if plan.shareable else None
             try:
                 out = shared or fast.one(source)
@@ -330,7 +330,7 @@ class Run:
             field_position = (*position, field.key)
             try:
                 if kind is Kind.BATCH:
-                    self.arguments(field)  # argument errors surface now, as in graphql-core
+                    self.args.graphql(field)  # argument errors surface now, as in graphql-core
                     out[field.key] = None
                     batched.append(field)
                     continue
@@ -349,7 +349,7 @@ class Run:
     def call_resolver(
         self, field: FieldPlan, plan: ObjectPlan, source: Any, position: Position
     ) -> Any:
-        args = self.arguments(field)
+        args = self.args.graphql(field)
         info = self.input.resolve_info(
             field.definition, field.nodes, plan.type, self.graphql_path(position)
         )
@@ -360,17 +360,6 @@ class Run:
             _close(result)
             raise RuntimeError(f"{plan.name}.{field.name} returned an awaitable")
         return result
-
-    # ---- arguments ----
-
-    def arguments(self, field: FieldPlan) -> dict[str, Any]:
-        return self.args.graphql(field)
-
-    def batch_arguments_ok(self, plan: ObjectPlan) -> bool:
-        return self.args.all_valid(plan.batch_fields)
-
-    def python_arguments(self, field: FieldPlan, info: Any) -> dict[str, Any]:
-        return self.args.python(field, info)
 
     # ---- errors ----
 
@@ -384,13 +373,7 @@ class Run:
         error = located_error(raw, field.nodes, list(position))
         if ref.non_null:
             raise error
-        self.add_error(error, position)
-
-    def add_error(self, error: GraphQLError, position: Position) -> None:
         self.collected.add(error, position)
-
-    def is_nulled(self, position: Position) -> bool:
-        return self.collected.is_nulled(position)
 
     def propagate(self, error: GraphQLError, position: Position) -> None:
         self.collected.propagate(error, position, self.data, self.plan.root)

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.conftest import POSTGRES_UP, POSTGRES_URL
-from tests.live.process import ServerProcess, plain_dsn, postgres_database, server_process
+from tests.live.process import ServerProcess, plain_dsn, postgres_role, server_process
 
 GATED = "{ bakeries { name orders(limitTo: 5) { id } } }"
 QUICK = '{ bakery(id: "1") { name } }'
@@ -45,12 +45,10 @@ class Gate:
     """The test's lock on `bakeries`, and what pg_stat_activity says about the server's reads
     (asked on a connection of its own: inside a transaction the view is a snapshot)."""
 
-    def __init__(
-        self, conn: asyncpg.Connection, monitor: asyncpg.Connection, database: str
-    ) -> None:
+    def __init__(self, conn: asyncpg.Connection, monitor: asyncpg.Connection, role: str) -> None:
         self.conn = conn
         self.monitor = monitor
-        self.database = database
+        self.role = role
         self.transaction = conn.transaction()
 
     async def close(self) -> None:
@@ -62,9 +60,9 @@ class Gate:
 
     async def waiting(self) -> int:
         count: int = await self.monitor.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 "
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-            self.database,
+            self.role,
         )
         return count
 
@@ -73,14 +71,14 @@ class Gate:
 async def gated_server(
     tmp_path: Path, **settings: str
 ) -> AsyncIterator[tuple[ServerProcess, Gate]]:
-    async with postgres_database(POSTGRES_URL) as url:
+    async with postgres_role(POSTGRES_URL) as (url, role):
         with server_process(tmp_path, database_url=url, **settings) as server:
             await asyncio.to_thread(server.seed, *SMALL)
             await asyncio.to_thread(server.start)
             conn = await asyncpg.connect(plain_dsn(url))
             monitor = await asyncpg.connect(plain_dsn(url))
             try:
-                gate = Gate(conn, monitor, url.rsplit("/", 1)[1])
+                gate = Gate(conn, monitor, role)
                 await gate.close()
                 yield server, gate
             finally:
