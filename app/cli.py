@@ -1,4 +1,5 @@
-"""batchery: serve the API, seed demo data, print the schema, import records from a file."""
+"""batchery: serve the API, migrate the database, seed demo data, print the schema, import records
+from a file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app import cli_migrate
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -54,12 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reload", action="store_true", help="restart on code changes (development)"
     )
 
+    cli_migrate.add_parser(commands, WHERE)
+
     seed = commands.add_parser(
         "seed",
-        help="create the tables and fill them with demo data",
-        description="Creates the tables if missing and fills them with deterministic demo data. "
-        "A database that already has data is left alone: exit status 1, unless --reset or "
-        "--if-empty.",
+        help="upgrade the tables and fill them with demo data",
+        description="Upgrades the tables (as `batchery migrate`) and fills them with "
+        "deterministic demo data. A database that already has data is left alone: exit status "
+        "1, unless --reset or --if-empty.",
         epilog=WHERE,
     )
     seed.add_argument(
@@ -149,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "migrate":
+        return cli_migrate.run(settings, args)
     if args.command == "seed":
         return asyncio.run(_seed(settings, args))
     if args.command == "import":
@@ -189,19 +195,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
 
     announce_database("serve", settings)
 
     async def check() -> None:
         engine = await open_checked(settings.resolved_database_url, _shown_url(settings))
-        await engine.dispose()
+        try:
+            await cli_migrate.prepare_for_serving(engine, settings)
+        finally:
+            await engine.dispose()
 
     try:
         asyncio.run(check())
     except DatabaseUnreachable as error:
         print(f"serve: {error}", file=sys.stderr)
         return 1
+    except MigrationError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
     # uvicorn drains on SIGTERM, then raises the signal again with the handler it found: with
     # this one the process ends with status 0 (a drained stop is a clean exit), not killed by it.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -223,7 +236,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.engine import create_tables
+    from app.db.migrate import MigrationError, upgrade
     from app.db.reachable import DatabaseUnreachable, open_checked
     from app.db.seed import SeedSize, is_empty, reset, seed
 
@@ -234,7 +247,11 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
         print(f"seed: {error}", file=sys.stderr)
         return 1
     try:
-        await create_tables(engine)
+        try:
+            await upgrade(engine)
+        except MigrationError as error:
+            print(f"seed: {error}", file=sys.stderr)
+            return 2
         if args.reset:
             await reset(engine)
         elif not await is_empty(engine):
@@ -264,6 +281,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from app.bulk.chunking import AdaptiveChunker
     from app.bulk.importing import ImportRefused
     from app.cli_import import ImportJob, SourceError, count_rows, entity_named, run_import
+    from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
 
     announce_database("import", settings)
@@ -312,7 +330,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         with bar:
             result = await run_import(engine, settings, job, total=total, progress=progress)
-    except (ImportRefused, ValueError) as error:
+    except (ImportRefused, MigrationError, ValueError) as error:
         print(f"import: {error}", file=sys.stderr)
         return 2
     finally:
@@ -339,14 +357,16 @@ async def _unprepared(
     almost always the wrong one (a relative BATCHERY_DATA_DIR from another directory)."""
     from sqlalchemy import func, select
 
-    from app.db.engine import create_tables
+    from app.db.migrate import prepare, schema_state, upgrade
     from app.db.models import Bakery
-    from app.db.reachable import missing_tables
 
-    if await missing_tables(engine):
+    state = await schema_state(engine)
+    if state.current is None and not state.legacy:  # none of the application's tables
         if not create:
             return _not_created(settings)
-        await create_tables(engine)
+        await upgrade(engine)
+    else:
+        await prepare(engine, migrate=settings.migrate_on_start)
     if job.entity.name == "cake-orders":
         async with engine.connect() as conn:
             bakeries = (await conn.execute(select(func.count()).select_from(Bakery))).scalar_one()

@@ -13,7 +13,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.db.engine import create_engine, create_tables
+from app.db.engine import create_engine
+from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
 from app.db.transactions import set_write_timeout
@@ -21,10 +22,12 @@ from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
+from app.http.identity import IdentitySource
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
 from app.memory import freeze_startup_objects
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from schema import schema
 from schema.execution import Executor
@@ -34,26 +37,39 @@ logger = logging.getLogger("batchery")
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The application. Pass `engine` to serve a database you own (tests, embedding): it is then
-    neither created nor disposed here."""
+    neither created, migrated nor disposed here. Without one, the database is brought to the
+    newest revision at start (or refused: BATCHERY_MIGRATE_ON_START)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    # Parsed here, so a bad rate-limit setting stops the start with a message naming it.
+    identity_source = IdentitySource.parse(settings.rate_limit_key)
+    rate_limiter = (
+        RateLimiter.from_settings(settings, metrics.count_rate_limit_storage_error)
+        if settings.rate_limit_enabled
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
         db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
         set_write_timeout(db, settings.db_write_timeout_seconds)
-        await create_tables(db)
+        if own_engine:
+            await prepare(db, migrate=settings.migrate_on_start)
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
         app.state.reader = Reader(db)
+        if rate_limiter is not None:
+            await rate_limiter.start()
         if settings.gc_freeze:
             freeze_startup_objects()
         try:
             yield
         finally:
             stop_counting()
+            if rate_limiter is not None:
+                await rate_limiter.close()
             if own_engine:
                 await db.dispose()
 
@@ -77,4 +93,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)
+    app.state.identity_source = identity_source
+    app.state.rate_limiter = rate_limiter
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.reads import Reader
+from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from loaders.field import LoaderRegistry
 
@@ -22,6 +23,8 @@ class Context:
     # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The client's rate-limit budget once this request was charged; None when limits are off.
+    rate_limit: RateLimitStatus | None = None
     # What waits until the request's results and loaders are no longer held (the transport runs
     # it once the response is rendered); shared by every context of one request.
     # (None: nobody will; then nothing waits.)
@@ -36,6 +39,7 @@ class Context:
         reader: Reader | None = None,
         loaders: LoaderRegistry | None = None,
         request: Any = None,
+        rate_limit: RateLimitStatus | None = None,
         after_answer: list[Callable[[], None]] | None = None,
     ) -> Context:
         return cls(
@@ -46,6 +50,7 @@ class Context:
             if loaders is not None
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
+            rate_limit=rate_limit,
             after_answer=after_answer,
         )
 
@@ -68,5 +73,6 @@ class Context:
             loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
+            rate_limit=self.rate_limit,
             after_answer=self.after_answer,
         )

@@ -14,6 +14,7 @@ from loaders.dataloader import SafeDataLoader
 from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
 from schema.enums import Region
 from schema.ids import parse_pk
+from schema.rate_limit import RateLimit, resolve_rate_limit
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
 
 T = TypeVar("T")
@@ -125,3 +126,10 @@ class Query:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter
         return await shared_read(info, Reader.baker_by_last_name, Baker.from_optional, last_name)
+
+    @strawberry.field(
+        description="The client's rate-limit budget and this operation's cost; null when rate "
+        "limiting is off (BATCHERY_RATE_LIMIT_ENABLED)."
+    )
+    def rate_limit(self, info: Info) -> RateLimit | None:
+        return resolve_rate_limit(info)

@@ -7,6 +7,7 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
+from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -105,9 +108,26 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
+    planned = [dataclasses.replace(item, requested_cost=requested_cost(item)) for item in planned]
+    try:
+        charged = await charge(
+            request,
+            sum(item.requested_cost for item in planned),
+            api="graphql",
+            operations=len(planned),
+        )
+    except Throttled as refusal:  # nothing of the request runs
+        raise RequestError(
+            429,
+            refusal.message,
+            THROTTLED,
+            headers=refusal.headers,
+            extensions=refusal.extensions,
+        ) from None
+    budget = charged.status if charged is not None else None
     after_answer: list[Callable[[], None]] = []
     try:
-        return await _answer(request, planned, after_answer, is_batch, media_type)
+        return await _answer(request, planned, after_answer, is_batch, media_type, budget)
     finally:
         # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
         for action in after_answer:
@@ -120,6 +140,7 @@ async def _answer(
     after_answer: list[Callable[[], None]],
     is_batch: bool,
     media_type: str,
+    budget: RateLimitStatus | None,
 ) -> Response:
     app_state = request.app.state
     context = Context.create(
@@ -127,6 +148,7 @@ async def _answer(
         app_state.settings,
         reader=app_state.reader,
         request=request,
+        rate_limit=budget,
         after_answer=after_answer,
     )
     outcomes = await BatchRunner(app_state.executor, app_state.settings).run(
@@ -135,10 +157,25 @@ async def _answer(
     metrics: Metrics = app_state.metrics
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
     metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
+    formatted = [format_outcome(outcome) for outcome in outcomes]
+    if budget is not None:
+        status_of_budget = throttle_status(budget)
+        for response in formatted:
+            # Copies: the dictionaries may be shared (identical operations answered once).
+            extensions = dict(response.get("extensions") or {})
+            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
+            response["extensions"] = extensions
+    headers = rate_headers(budget)
     if is_batch:
-        return render([format_outcome(outcome) for outcome in outcomes], media_type)
-    outcome = outcomes[0]
-    return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+        return render(formatted, media_type, headers=headers)
+    status = _status(outcomes[0], media_type)
+    return render(formatted[0], media_type, status, headers)
+
+
+def requested_cost(item: Planned) -> int:
+    """What one operation is charged: nothing when it will not run (it failed to parse or
+    validate), else 1 point until the static cost analysis gives its requested cost."""
+    return 0 if item.outcome is not None else 1
 
 
 async def until_disconnected(receive: Receive) -> None:

@@ -32,6 +32,7 @@ from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
 from app.db.faults import DatabaseBusy, DatabaseUnavailable
 from app.db.models import INT_MAX, Region
+from app.http.rest.costs import charge_call, charged
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     HttpError,
@@ -49,6 +50,7 @@ from app.http.rest.shapes import (
     parse_delete_many,
     row_json,
 )
+from app.http.throttle import with_rate_headers
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
 
@@ -107,13 +109,14 @@ class Resource:
     def routes(self) -> list[Route]:
         # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
         base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
+        # Bulk routes charge per record, once their body is read; the others up front.
         routes = [
             Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
-            Route(base, answers_errors(self.list), methods=["GET"]),
-            Route(base, answers_errors(self.create), methods=["POST"]),
-            Route(one, answers_errors(self.get), methods=["GET"]),
-            Route(one, answers_errors(self.update), methods=["PATCH"]),
-            Route(one, answers_errors(self.delete), methods=["DELETE"]),
+            Route(base, answers_errors(charged(self.list)), methods=["GET"]),
+            Route(base, answers_errors(charged(self.create)), methods=["POST"]),
+            Route(one, answers_errors(charged(self.get)), methods=["GET"]),
+            Route(one, answers_errors(charged(self.update)), methods=["PATCH"]),
+            Route(one, answers_errors(charged(self.delete)), methods=["DELETE"]),
         ]
         if self.entity is BAKERIES:
             delete_many = Route(
@@ -138,18 +141,22 @@ class Resource:
 
     async def bulk(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         operation, records, options = parse_batch(body)
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, operation, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def delete_many(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         ids, options = parse_delete_many(body)
         records = [BatchRecord(id=pk) for pk in ids]
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, Operation.DELETE, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def _run(
         self, request: Request, operation: Operation, records: list[BatchRecord], options: Any

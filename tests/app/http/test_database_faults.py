@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.engine import create_engine
+from app.db.engine import create_engine, create_tables
 from app.db.reads import bakeries
 from app.db.seed import seed
 from app.main import create_app
@@ -123,6 +123,7 @@ async def test_postgresql_cut_off_answers_unavailable_and_heals_without_restart(
         connect_args={"server_settings": {"search_path": schema}},
     )
     try:
+        await create_tables(engine)
         await seed(engine, SMALL_SEED)
         async with served(engine, tmp_path) as client:
             await assert_everything_works(client)
@@ -153,6 +154,7 @@ async def test_postgresql_cut_off_answers_unavailable_and_heals_without_restart(
 async def test_sqlite_file_gone_answers_unavailable_and_heals_without_restart(tmp_path):
     folder = tmp_path / "db"
     engine = create_engine(f"sqlite+aiosqlite:///{folder / 'batchery.db'}")
+    await create_tables(engine)
     await seed(engine, SMALL_SEED)
     try:
         async with served(engine, tmp_path) as client:
