@@ -248,8 +248,7 @@ class BatchRunner:
             if watcher is not None:
                 watcher.cancel()
             if not everything.done():
-                for task in tasks:
-                    task.cancel()
+                everything.cancel()  # every task of the request (a gather cancels its children)
                 # The request's batch loads go too, those about to start included.
                 context.cancel_loads()
                 await asyncio.gather(*tasks, return_exceptions=True)

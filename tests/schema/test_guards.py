@@ -48,7 +48,11 @@ def test_lists_count_in_bulk_and_the_limit_is_exceeded_past_it_not_at_it():
     with pytest.raises(NodeLimitExceeded) as refused:
         budget.spend(1)
     assert "10" in str(refused.value) and NODE_LIMIT_SETTING in str(refused.value)
-    NodeBudget(0).spend(1 << 40)  # 0 is no limit
+    unlimited = NodeBudget(0)  # 0 is no limit
+    unlimited.spend(1 << 40)
+    assert not gc.isenabled()  # a large result holds the collector off...
+    unlimited.close()
+    assert gc.isenabled()  # ...until its operation ends
 
 
 @pytest.mark.parametrize("kind", EXECUTORS)
