@@ -35,8 +35,15 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
-from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
-from app.ratelimit import RateLimitStatus
+from app.http.throttle import (
+    THROTTLED,
+    Throttled,
+    charge,
+    rate_headers,
+    refund,
+    throttle_status,
+)
+from app.ratelimit import Charge
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -118,7 +125,7 @@ async def _respond(
     metrics: Metrics = app_state.metrics
     metrics.record_costs(planned)
     check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
-    budget = None
+    charged = None
     if mode != "validate":  # validate: nothing runs, nothing is charged
         try:
             charged = await charge(
@@ -135,10 +142,9 @@ async def _respond(
                 headers=refusal.headers,
                 extensions=refusal.extensions,
             ) from None
-        budget = charged.status if charged is not None else None
     after_answer: list[Callable[[], None]] = []
     try:
-        return await _answer(request, planned, mode, budget, after_answer, is_batch, media_type)
+        return await _answer(request, planned, mode, charged, after_answer, is_batch, media_type)
     finally:
         # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
         for action in after_answer:
@@ -149,7 +155,7 @@ async def _answer(
     request: Request,
     planned: list[Planned],
     mode: str | None,
-    budget: RateLimitStatus | None,
+    charged: Charge | None,
     after_answer: list[Callable[[], None]],
     is_batch: bool,
     media_type: str,
@@ -157,6 +163,7 @@ async def _answer(
     app_state = request.app.state
     settings: Settings = app_state.settings
     metrics: Metrics = app_state.metrics
+    budget = charged.status if charged is not None else None
     if mode == "validate":
         outcomes = validated(planned)
     else:
@@ -171,6 +178,10 @@ async def _answer(
         outcomes = await BatchRunner(app_state.executor, settings).run(
             planned, context, disconnected=lambda: until_disconnected(request.receive)
         )
+        # Shopify's refund: what the operations did not use (lists shorter than requested) goes
+        # back to the budget, and the headers and throttle status say what is left after it.
+        charged = await refund(request, charged, unused_points(planned, outcomes))
+        budget = charged.status if charged is not None else None
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
     metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
     formatted = [format_outcome(outcome) for outcome in outcomes]
@@ -193,6 +204,21 @@ async def until_disconnected(receive: Receive) -> None:
     what `receive` gives next is the disconnection; any leftover body message is skipped."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def unused_points(planned: list[Planned], outcomes: list[Outcome]) -> int:
+    """What the operations that were charged did not use: requested minus actual cost, and the
+    whole requested cost of one that was charged but never ran (its variables did not coerce)."""
+    points = 0
+    for item, outcome in zip(planned, outcomes, strict=True):
+        cost = outcome.cost
+        if item.outcome is not None or cost is None:
+            continue  # never charged, or never costed
+        if cost.actual is not None:
+            points += max(0, cost.requested - cost.actual)
+        elif outcome.rejected:
+            points += cost.requested
+    return points
 
 
 def _status(outcome: Outcome, media_type: str) -> int:
