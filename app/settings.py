@@ -45,6 +45,19 @@ class AtLeast:
 
 
 @dataclass(frozen=True, slots=True)
+class Above:
+    """A strict lower bound, for durations: `Annotated[float, Above(0)]`."""
+
+    minimum: float
+
+    def check(self, variable: str, value: Any) -> None:
+        if value <= self.minimum:
+            raise SettingsError(
+                f"{variable} must be more than {_number(self.minimum)}, got {value!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class AtMost:
     """A number's upper bound: `Annotated[int, AtLeast(1), AtMost(32_766)]`."""
 
@@ -105,7 +118,7 @@ class ClientKey:
 # The bounds most settings need, so that declaring one is one line.
 Positive = Annotated[int, AtLeast(1)]
 NonNegative = Annotated[int, AtLeast(0)]
-PositiveFloat = Annotated[float, AtLeast(0.001)]
+PositiveFloat = Annotated[float, Above(0)]
 NonNegativeFloat = Annotated[float, AtLeast(0)]
 
 
