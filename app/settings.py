@@ -193,8 +193,9 @@ class Settings:
     # Rate limiting by cost (app/ratelimit.py; README "Rate limits"). Off by default: the right
     # budget and the right client identity depend on the deployment (workers, proxy, Redis).
     rate_limit_enabled: bool = False
-    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day").
-    rate_limit: Annotated[str, RateLimitBudget()] = "10000/minute"
+    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day"). Twice
+    # max_request_cost a minute: any request the cost limits allow can run, with room to spare.
+    rate_limit: Annotated[str, RateLimitBudget()] = "2000000/minute"
     # Empty: each worker counts in its own memory. `redis://host:port[/db]`: one shared budget.
     rate_limit_storage: Annotated[str, RateLimitStorage()] = ""
     # Keys in the shared storage start with this, so deployments (and tests) sharing one Redis
