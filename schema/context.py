@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,10 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)
     # The client's rate-limit budget once this request was charged; None when limits are off.
     rate_limit: RateLimitStatus | None = None
+    # What waits until the request's results and loaders are no longer held (the transport runs
+    # it once the response is rendered); shared by every context of one request.
+    # (None: nobody will; then nothing waits.)
+    after_answer: list[Callable[[], None]] | None = None
 
     @classmethod
     def create(
@@ -35,6 +40,7 @@ class Context:
         loaders: LoaderRegistry | None = None,
         request: Any = None,
         rate_limit: RateLimitStatus | None = None,
+        after_answer: list[Callable[[], None]] | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -45,12 +51,18 @@ class Context:
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
             rate_limit=rate_limit,
+            after_answer=after_answer,
         )
 
     def renew_loaders(self) -> None:
         """Start over with empty loaders: what the current ones cached may predate a write.
         Operations already running keep the loaders they hold."""
-        self.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+        self.loaders = self.loaders.fresh()
+
+    def cancel_loads(self, *, close: bool = True) -> None:
+        """Cancel the batch loads this request still runs (all its loader sets, those of its
+        mutations included); with `close`, those that would start later too."""
+        self.loaders.inflight.cancel(close=close)
 
     def with_fresh_loaders(self) -> Context:
         """The same context with loaders of its own: what each mutation operation gets."""
@@ -58,8 +70,9 @@ class Context:
             engine=self.engine,
             reader=self.reader,
             settings=self.settings,
-            loaders=LoaderRegistry(self.settings.loader_max_batch_size),
+            loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
             rate_limit=self.rate_limit,
+            after_answer=self.after_answer,
         )
