@@ -30,8 +30,6 @@ from graphql import (
     validate,
 )
 from graphql.pyutils import is_awaitable
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 
 from app.db.faults import DatabaseFault, database_fault
 from app.db.writes import ConstraintViolation
@@ -39,6 +37,7 @@ from app.settings import Settings
 from loaders.builder import TooManyResults
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
+from schema.document_limits import max_aliases_rule, max_depth_rule
 from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
@@ -88,7 +87,7 @@ class Executor:
         self.settings = settings
         self.rules = (
             *specified_rules,
-            depth_limit_rule(settings.max_query_depth, None),
+            max_depth_rule(settings.max_query_depth),
             max_aliases_rule(settings.max_aliases),
         )
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()

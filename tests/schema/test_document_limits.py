@@ -1,0 +1,91 @@
+"""The depth and alias rules answer as Strawberry's limiters do, in time linear in the document."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from graphql import parse, validate
+from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
+from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
+
+from schema import schema
+from schema.document_limits import max_aliases_rule, max_depth_rule
+
+DOCUMENTS = [
+    "{ bakeries { name } }",
+    "{ a: bakeries { b: name orders { c: id bakery { d: name } } } }",
+    "query Deep { bakeries { orders { bakery { orders { bakery { name } } } } } }",
+    "{ bakeries { ...B } } fragment B on Bakery { x: name orders { ...O } } "
+    "fragment O on CakeOrder { y: id bakery { z: name } }",
+    "{ bakeries { ... on Bakery { k: name suppliers { bakeries { name } } } } }",
+    "{ __schema { types { fields { type { ofType { name } } } } } }",
+    "query One { a: bakeries { name } } query Two { b: products { name } }",
+    "{ bakeries { ...B ...B } } fragment B on Bakery { n: name manager { m: id } }",
+]
+
+
+def messages(document: str, rule: type) -> list[str]:
+    return [error.message for error in validate(schema._schema, parse(document), [rule])]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 4, 15])
+def test_depth_refusals_match_strawberry(document, limit):
+    assert sorted(set(messages(document, max_depth_rule(limit)))) == sorted(
+        set(messages(document, strawberry_depth(limit, None)))
+    )
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 200])
+def test_alias_refusals_match_strawberry(document, limit):
+    assert messages(document, max_aliases_rule(limit)) == messages(
+        document, strawberry_aliases(limit)
+    )
+
+
+def fragment_tower(levels: int, leaf: str) -> str:
+    """Each fragment spreads the one below it ten times: 10**levels fields once expanded."""
+    fragments = [f"fragment F0 on Query {{ {leaf} }}"]
+    fragments += [
+        f"fragment F{n} on Query {{ {' '.join([f'...F{n - 1}'] * 10)} }}" for n in range(1, levels)
+    ]
+    return f"{{ ...F{levels - 1} }}\n" + "\n".join(fragments)
+
+
+def within(seconds: float, work: callable) -> list[str]:
+    """Run `work` in a thread; a rule that walks the expansion would never return, so fail
+    instead of hanging the suite (10**40 fields is past any machine, the bound is no race)."""
+    answers: list[list[str]] = []
+    thread = threading.Thread(target=lambda: answers.append(work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert answers, f"validation did not finish within {seconds} s"
+    return answers[0]
+
+
+def test_a_tower_of_fragments_is_measured_without_expanding_it():
+    document = fragment_tower(40, "x: __typename")
+    assert within(10, lambda: messages(document, max_aliases_rule(200))) == [
+        f"{10**39} aliases found. Allowed: 200"
+    ]
+    assert within(10, lambda: messages(document, max_depth_rule(15))) == []
+
+
+def test_a_deep_tower_of_fragments_is_refused_by_depth():
+    fragments = ["fragment D0 on Bakery { name }"]
+    fragments += [
+        f"fragment D{n} on Bakery {{ suppliers {{ bakeries {{ ...D{n - 1} ...D{n - 1} }} }} }}"
+        for n in range(1, 40)
+    ]
+    document = "{ bakeries { ...D39 } }\n" + "\n".join(fragments)
+    assert within(10, lambda: messages(document, max_depth_rule(15))) == [
+        "'anonymous' exceeds maximum operation depth of 15"
+    ]
+
+
+def test_a_fragment_spread_inside_itself_counts_as_nothing():
+    document = "{ ...Q } fragment Q on Query { a: __typename ...Q }"
+    assert messages(document, max_aliases_rule(0)) == ["1 aliases found. Allowed: 0"]
+    assert messages(document, max_depth_rule(0)) == []
