@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -16,6 +18,12 @@ from starlette.staticfiles import StaticFiles
 from app.db.engine import create_engine, create_tables
 from app.db.reads import Reader
 from app.db.statements import listen_statements
+from app.http.access import (
+    REQUEST_ID_HEADER,
+    KeyBackend,
+    RequestIdMiddleware,
+    unauthenticated_response,
+)
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
@@ -47,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.reader = Reader(db)
         if settings.gc_freeze:
             freeze_startup_objects()
+        announce_access(settings)
         try:
             yield
         finally:
@@ -65,9 +74,40 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        # Outside authentication: a preflight carries no credential, and a 401 must carry the
+        # CORS headers for a browser to let the page read it.
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=settings.cors_methods,
+            allow_headers=settings.cors_headers,
+            expose_headers=[REQUEST_ID_HEADER, "WWW-Authenticate", "Retry-After"],
+            max_age=settings.cors_max_age_seconds,
+        ),
+        Middleware(
+            AuthenticationMiddleware,
+            backend=KeyBackend(settings),
+            on_error=unauthenticated_response,
+        ),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)
     return app
+
+
+def announce_access(settings: Settings) -> None:
+    if settings.auth == "open":
+        logger.warning(
+            "AUTH IS OPEN (BATCHERY_AUTH=open): requests without an API key may read AND WRITE "
+            "everything, bulk deletes included. Requests with a key are held to its scopes. "
+            "Set BATCHERY_AUTH=required for anything but local development."
+        )
+    else:
+        logger.info("BATCHERY_AUTH=required: every request needs Authorization: Bearer <key>")
+    if settings.cors_origins:
+        logger.info("CORS: allowed origins %s", ", ".join(settings.cors_origins))

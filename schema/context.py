@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.reads import Reader
 from app.settings import Settings
 from loaders.field import LoaderRegistry
+from schema.access import INTERNAL, Caller
 
 
 @dataclass(slots=True)
@@ -21,6 +22,10 @@ class Context:
     # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Who is asking (schema/access.py); in-process callers are INTERNAL, never checked.
+    caller: Caller = INTERNAL
+    # The HTTP request's id (X-Request-Id), for the audit trail; None in-process.
+    request_id: str | None = None
 
     @classmethod
     def create(
@@ -31,6 +36,8 @@ class Context:
         reader: Reader | None = None,
         loaders: LoaderRegistry | None = None,
         request: Any = None,
+        caller: Caller = INTERNAL,
+        request_id: str | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -40,6 +47,8 @@ class Context:
             if loaders is not None
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
+            caller=caller,
+            request_id=request_id,
         )
 
     def renew_loaders(self) -> None:
@@ -56,4 +65,6 @@ class Context:
             loaders=LoaderRegistry(self.settings.loader_max_batch_size),
             request=self.request,
             extras=self.extras,
+            caller=self.caller,
+            request_id=self.request_id,
         )

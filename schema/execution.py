@@ -28,12 +28,14 @@ from graphql import (
     validate,
 )
 from graphql.pyutils import is_awaitable
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 
 from app.db.writes import ConstraintViolation
 from app.settings import Settings
 from loaders.builder import TooManyResults
+from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 
 logger = logging.getLogger("batchery.execution")
@@ -60,6 +62,8 @@ class PreparedDocument:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
     operations: Mapping[str | None, OperationType] = field(default_factory=dict)
+    # The scopes each operation needs (schema/access.py), found once with the validation.
+    needs: Mapping[str | None, tuple[Need, ...]] = field(default_factory=dict)
     # The compiled plans of this document (filled on first execution; see schema/compiled).
     plans: PlanCache = field(default_factory=PlanCache, compare=False, repr=False)
 
@@ -81,7 +85,9 @@ class Executor:
             *specified_rules,
             depth_limit_rule(settings.max_query_depth, None),
             max_aliases_rule(settings.max_aliases),
+            *(() if settings.introspection else (NoSchemaIntrospectionCustomRule,)),
         )
+        self.scope_rules = ScopeRules(self.graphql_schema)
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
         self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
 
@@ -110,7 +116,7 @@ class Executor:
             for node in document.definitions
             if isinstance(node, OperationDefinitionNode)
         }
-        return PreparedDocument(document, (), operations)
+        return PreparedDocument(document, (), operations, self.scope_rules.needs(document))
 
     async def execute(
         self,
@@ -121,6 +127,12 @@ class Executor:
     ) -> ExecutionResult:
         if prepared.document is None:
             return ExecutionResult(None, list(prepared.errors))
+        # Before either executor sees it: an operation the caller may not run never starts.
+        forbidden = refusal(
+            getattr(context, "caller", INTERNAL), self._needs(prepared, request.operation_name)
+        )
+        if forbidden is not None:
+            return ExecutionResult(None, [forbidden])
         variables = dict(request.variables) if request.variables is not None else None
         result: Any = None
         if self.compiled is not None:
@@ -147,6 +159,13 @@ class Executor:
         if result.errors:
             result.errors = [self.mask(error) for error in result.errors]
         return result
+
+    @staticmethod
+    def _needs(prepared: PreparedDocument, operation_name: str | None) -> tuple[Need, ...]:
+        needs = prepared.needs
+        if operation_name is None and len(needs) == 1:
+            return next(iter(needs.values()))
+        return needs.get(operation_name, ())
 
     async def run(self, request: GraphQLRequest, context: Any) -> ExecutionResult:
         """Prepare and execute in one call (what tests and in-process callers want)."""

@@ -13,7 +13,10 @@ from graphql import GraphQLError, OperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from app.http.batch import BatchRunner, Outcome, plan
+from app.db.audit import AuditEntry
+from app.http import audit
+from app.http.access import caller_of, request_id_of
+from app.http.batch import BatchRunner, Outcome, Planned, plan
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.media import (
@@ -104,11 +107,20 @@ async def _respond(
             headers={"Allow": "POST"},
         )
     context = Context.create(
-        app_state.engine, app_state.settings, reader=app_state.reader, request=request
+        app_state.engine,
+        app_state.settings,
+        reader=app_state.reader,
+        request=request,
+        caller=caller_of(request),
+        request_id=request_id_of(request),
     )
     outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
     metrics: Metrics = app_state.metrics
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    forbidden = sum(1 for outcome in outcomes if _refusal_code(outcome) == "FORBIDDEN")
+    if forbidden:
+        metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
+    await audit.write(request, app_state.engine, _audit_entries(request, planned, outcomes))
     if is_batch:
         return render([format_outcome(outcome) for outcome in outcomes], media_type)
     outcome = outcomes[0]
@@ -120,9 +132,40 @@ def _status(outcome: Outcome, media_type: str) -> int:
     request errors 400 with application/graphql-response+json, 200 with legacy application/json."""
     if outcome.bad_parameters:
         return 400
+    if _refusal_code(outcome) == "FORBIDDEN":
+        return 403
     if outcome.rejected and media_type == GRAPHQL_RESPONSE_JSON:
         return 400
     return 200
+
+
+def _refusal_code(outcome: Outcome) -> str | None:
+    """FORBIDDEN / UNAUTHENTICATED when the operation was refused for its scopes."""
+    if not outcome.rejected or not outcome.result.errors:
+        return None
+    code = (outcome.result.errors[0].extensions or {}).get("code")
+    return code if code in ("FORBIDDEN", "UNAUTHENTICATED") else None
+
+
+def _audit_entries(
+    request: Request, planned: list[Planned], outcomes: list[Outcome]
+) -> list[AuditEntry]:
+    """One entry per mutation operation that ran (refused ones never wrote anything)."""
+    entries = []
+    for item, outcome in zip(planned, outcomes, strict=True):
+        if outcome.kind is not OperationType.MUTATION or outcome.rejected:
+            continue
+        assert item.prepared is not None and item.prepared.document is not None
+        assert item.request is not None
+        fields = audit.root_fields(item.prepared.document, item.request.operation_name)
+        errors = outcome.result.errors or []
+        codes = sorted({str((e.extensions or {}).get("code", "ERROR")) for e in errors})
+        entries.append(
+            audit.entry(
+                request, "graphql", ",".join(fields), "error" if errors else "ok", ",".join(codes)
+            )
+        )
+    return entries
 
 
 def format_outcome(outcome: Outcome) -> dict[str, Any]:

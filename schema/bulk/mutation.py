@@ -24,6 +24,7 @@ from app.bulk import (
 from app.bulk.codec import decode_response, encode_response
 from app.bulk.orders import OrderLine, OrdersRefused, place_orders
 from app.bulk_settings import bulk_engine
+from schema.access import BULK, requires
 from schema.bulk.idempotency import idempotent
 from schema.bulk.inputs import (
     BakeryBatchRequest,
@@ -60,7 +61,8 @@ async def run_batch(
 class BulkMutation:
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of bakeries: every record validated first, "
-        "then written per `options` (atomic, continueOnError, validateOnly, returnRecords)."
+        "then written per `options` (atomic, continueOnError, validateOnly, returnRecords).",
+        directives=requires(BULK),
     )
     async def batch_bakeries(self, info: Info, request: BakeryBatchRequest) -> BakeryBatchResponse:
         records = [to_record(record) for record in request.records]
@@ -71,7 +73,8 @@ class BulkMutation:
 
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of cake orders: every record validated "
-        "first, then written per `options`; bakeryId must name an existing bakery."
+        "first, then written per `options`; bakeryId must name an existing bakery.",
+        directives=requires(BULK),
     )
     async def batch_cake_orders(
         self, info: Info, request: CakeOrderBatchRequest
@@ -82,7 +85,9 @@ class BulkMutation:
         )
         return CakeOrderBatchResponse.build(response)
 
-    @strawberry.mutation(description="Delete by ids (max per batch applies).")
+    @strawberry.mutation(
+        description="Delete by ids (max per batch applies).", directives=requires(BULK)
+    )
     async def delete_many_bakeries(
         self,
         info: Info,
@@ -96,7 +101,8 @@ class BulkMutation:
 
     @strawberry.mutation(
         description="All-or-nothing: checks and decrements product stock and creates the "
-        "orders in one transaction."
+        "orders in one transaction.",
+        directives=requires(BULK),
     )
     async def place_orders(self, info: Info, orders: list[PlaceOrderInput]) -> list[CakeOrder]:
         lines = [OrderLine(o.bakery_id, o.product_id, o.quantity, o.written_phrase) for o in orders]

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Scope
 
+from app.http.access import BATCHED, REQUEST_ID
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
 from app.http.rest.resources import resource_fallbacks, resource_routes
@@ -140,6 +141,12 @@ async def dispatch(outer: Request, operation: SubRequest) -> dict[str, Any]:
         ],
         "app": outer.app,
         "state": outer.scope.get("state", {}),
+        # The batch runs as its caller, in its request: a sub-request's own Authorization header
+        # is not read. Its writes need `bulk` (app/http/rest/access.py).
+        "user": outer.scope.get("user"),
+        "auth": outer.scope.get("auth"),
+        REQUEST_ID: outer.scope.get(REQUEST_ID),
+        BATCHED: True,
     }
     return await _call(scope, body)
 

@@ -31,8 +31,10 @@ from app.bulk.entities import parse_id
 from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
 from app.db.models import INT_MAX, Region
+from app.http.rest.access import guarded
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
+    Handler,
     HttpError,
     answers_errors,
     bad_request,
@@ -48,6 +50,12 @@ from app.http.rest.shapes import (
     parse_delete_many,
     row_json,
 )
+from schema.access import BULK, READ, WRITE
+
+
+def _guarded(handler: Handler, scope: str) -> Handler:
+    return guarded(answers_errors(handler), scope)
+
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
 
@@ -92,17 +100,18 @@ class Resource:
     def routes(self) -> list[Route]:
         # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
         base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
+        # Each route needs the scope of its GraphQL twin (app/http/rest/access.py).
         routes = [
-            Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
-            Route(base, answers_errors(self.list), methods=["GET"]),
-            Route(base, answers_errors(self.create), methods=["POST"]),
-            Route(one, answers_errors(self.get), methods=["GET"]),
-            Route(one, answers_errors(self.update), methods=["PATCH"]),
-            Route(one, answers_errors(self.delete), methods=["DELETE"]),
+            Route(f"{base}/bulk", _guarded(self.bulk, BULK), methods=["POST"]),
+            Route(base, _guarded(self.list, READ), methods=["GET"]),
+            Route(base, _guarded(self.create, WRITE), methods=["POST"]),
+            Route(one, _guarded(self.get, READ), methods=["GET"]),
+            Route(one, _guarded(self.update, WRITE), methods=["PATCH"]),
+            Route(one, _guarded(self.delete, WRITE), methods=["DELETE"]),
         ]
         if self.entity is BAKERIES:
             delete_many = Route(
-                f"{base}/delete-many", answers_errors(self.delete_many), methods=["POST"]
+                f"{base}/delete-many", _guarded(self.delete_many, BULK), methods=["POST"]
             )
             routes.insert(1, delete_many)
         return routes
