@@ -38,7 +38,7 @@ def guarded(handler: Handler, scope: str) -> Handler:
         if write:
             status = response.status_code
             outcome = "ok" if status < 300 else "error"
-            action = f"{request.method} {request.scope.get('root_path', '')}{request.url.path}"
+            action = f"{request.method} {request.url.path}"
             entry = audit.entry(request, "rest", action, outcome, str(status))
             await audit.write(request, request.app.state.engine, [entry])
         return response
