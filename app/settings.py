@@ -137,7 +137,7 @@ class Settings:
     introspection: bool = True
     # CORS (Starlette's CORSMiddleware): comma-separated lists. No origin means same-origin only.
     cors_allow_origins: str = ""
-    cors_allow_methods: str = "GET, POST"
+    cors_allow_methods: str = "GET, POST, PATCH, DELETE"
     cors_allow_headers: str = (
         "Authorization, Content-Type, Accept, GraphQL-Preflight, Apollo-Require-Preflight, "
         "X-Apollo-Operation-Name, Idempotency-Key"

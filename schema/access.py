@@ -150,7 +150,7 @@ def refusal(caller: Caller, needs: Iterable[Need]) -> GraphQLError | None:
         code = "FORBIDDEN"
         message = (
             f"This operation needs the scope{'s' if len(scopes) > 1 else ''} "
-            f"{', '.join(map(repr, scopes))}, which the key {caller.id} does not have ({where}). "
+            f"{', '.join(map(repr, scopes))}, which {caller.id} does not have ({where}). "
             "Use a key created with it (batchery keys create --scopes ...)."
         )
     else:

@@ -29,7 +29,7 @@ async def photo_endpoint(request: Request) -> Response:
         return render(
             RequestError(
                 403,
-                f"Photos need the scope 'read', which the key {caller.id} does not have.",
+                f"Photos need the scope 'read', which {caller.id} does not have.",
                 "FORBIDDEN",
             ).payload(),
             JSON,

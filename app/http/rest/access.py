@@ -52,7 +52,7 @@ def forbidden(caller: Caller, scope: str, request: Request) -> Response:
         where += " inside POST /api/batch"
     if caller.authenticated:
         message = (
-            f"{where} needs the scope {scope!r}, which the key {caller.id} does not have; use a "
+            f"{where} needs the scope {scope!r}, which {caller.id} does not have; use a "
             "key created with it (batchery keys create --scopes ...)"
         )
         return error_response(403, "FORBIDDEN", message, headers={"X-Missing-Scope": scope})

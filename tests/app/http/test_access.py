@@ -345,3 +345,20 @@ async def test_graphiql_is_served_without_a_key_in_required_mode(app_client):
     async with app_client(auth="required") as client:
         page = await client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+async def test_an_idempotency_key_is_the_callers_own(client, engine):
+    first, second = await new_key(engine, "read", "bulk"), await new_key(engine, "read", "bulk")
+    request = {"operation": "DELETE", "records": [{"id": "1"}]}
+    shared = {"Idempotency-Key": "same-key"}
+    one = await client.post("/api/bakeries/bulk", json=request, headers={**bearer(first), **shared})
+    two = await client.post(
+        "/api/bakeries/bulk", json=request, headers={**bearer(second), **shared}
+    )
+    assert one.status_code == 200
+    assert "idempotent-replayed" not in two.headers  # not the first caller's stored response
+    assert two.json()["results"][0]["errors"][0]["code"] == "NOT_FOUND"
+    again = await client.post(
+        "/api/bakeries/bulk", json=request, headers={**bearer(first), **shared}
+    )
+    assert again.headers["idempotent-replayed"] == "true"
