@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run seed test lint format typecheck bench clean help graphiql audit schema
+.PHONY: install run seed test lint format typecheck bench soak clean help graphiql audit schema
 
 help:
 	@echo "make run    - install, seed an SQLite database with demo data, serve http://$(HOST):$(PORT)/graphql"
@@ -17,6 +17,8 @@ help:
 	@echo "make schema - write the schema's SDL to schema.graphql (after changing the schema)"
 	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
+	@echo "make soak   - a real server under a mixed load at saturation for SOAK_SECONDS (default 600);"
+	@echo "              fails on any 5xx, a memory or descriptor leak, a temp file left (benchmarks/soak.py)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
 	@echo "              AUDIT_URL=http://127.0.0.1:8000/graphql make audit checks a running one"
 
@@ -60,6 +62,10 @@ bench: install
 	  { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } || \
 	  echo "bench: could not install wrk (needs root and apt); run 'sudo apt-get install wrk' for real numbers"; }
 	$(BIN)/python -m benchmarks.run
+
+# Saturates the machine for SOAK_SECONDS (default 10 minutes); a 12-second smoke runs in make test.
+soak: install
+	$(BIN)/python -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,5 +1,5 @@
-"""batchery: serve the API, seed demo data, print the schema, import records from a file, manage
-API keys."""
+"""batchery: serve the API, migrate the database, seed demo data, print the schema, import records
+from a file, manage API keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cli_keys
+from app import cli_keys, cli_migrate
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -56,12 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reload", action="store_true", help="restart on code changes (development)"
     )
 
+    cli_migrate.add_parser(commands, WHERE)
+
     seed = commands.add_parser(
         "seed",
-        help="create the tables and fill them with demo data",
-        description="Creates the tables if missing and fills them with deterministic demo data. "
-        "A database that already has data is left alone: exit status 1, unless --reset or "
-        "--if-empty.",
+        help="upgrade the tables and fill them with demo data",
+        description="Upgrades the tables (as `batchery migrate`) and fills them with "
+        "deterministic demo data. A database that already has data is left alone: exit status "
+        "1, unless --reset or --if-empty.",
         epilog=WHERE,
     )
     seed.add_argument(
@@ -152,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "migrate":
+        return cli_migrate.run(settings, args)
     if args.command == "seed":
         return asyncio.run(_seed(settings, args))
     if args.command == "import":
@@ -192,19 +196,26 @@ def _shown_url(settings: Settings) -> str:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
 
     announce_database("serve", settings)
 
     async def check() -> None:
         engine = await open_checked(settings.resolved_database_url, _shown_url(settings))
-        await engine.dispose()
+        try:
+            await cli_migrate.prepare_for_serving(engine, settings)
+        finally:
+            await engine.dispose()
 
     try:
         asyncio.run(check())
     except DatabaseUnreachable as error:
         print(f"serve: {error}", file=sys.stderr)
         return 1
+    except MigrationError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
     print(
         f"Batchery: GraphiQL and the API at http://{args.host}:{args.port}/graphql", file=sys.stderr
     )
@@ -221,7 +232,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.engine import create_tables
+    from app.db.migrate import MigrationError, upgrade
     from app.db.reachable import DatabaseUnreachable, open_checked
     from app.db.seed import SeedSize, is_empty, reset, seed
 
@@ -232,7 +243,11 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> int:
         print(f"seed: {error}", file=sys.stderr)
         return 1
     try:
-        await create_tables(engine)
+        try:
+            await upgrade(engine)
+        except MigrationError as error:
+            print(f"seed: {error}", file=sys.stderr)
+            return 2
         if args.reset:
             await reset(engine)
         elif not await is_empty(engine):
@@ -262,6 +277,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from app.bulk.chunking import AdaptiveChunker
     from app.bulk.importing import ImportRefused
     from app.cli_import import ImportJob, SourceError, count_rows, entity_named, run_import
+    from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
 
     announce_database("import", settings)
@@ -310,7 +326,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         with bar:
             result = await run_import(engine, settings, job, total=total, progress=progress)
-    except (ImportRefused, ValueError) as error:
+    except (ImportRefused, MigrationError, ValueError) as error:
         print(f"import: {error}", file=sys.stderr)
         return 2
     finally:
@@ -337,14 +353,16 @@ async def _unprepared(
     almost always the wrong one (a relative BATCHERY_DATA_DIR from another directory)."""
     from sqlalchemy import func, select
 
-    from app.db.engine import create_tables
+    from app.db.migrate import prepare, schema_state, upgrade
     from app.db.models import Bakery
-    from app.db.reachable import missing_tables
 
-    if await missing_tables(engine):
+    state = await schema_state(engine)
+    if state.current is None and not state.legacy:  # none of the application's tables
         if not create:
             return _not_created(settings)
-        await create_tables(engine)
+        await upgrade(engine)
+    else:
+        await prepare(engine, migrate=settings.migrate_on_start)
     if job.entity.name == "cake-orders":
         async with engine.connect() as conn:
             bakeries = (await conn.execute(select(func.count()).select_from(Bakery))).scalar_one()

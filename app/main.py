@@ -15,15 +15,18 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.db.engine import create_engine, create_tables
+from app.db.engine import create_engine
+from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
+from app.db.transactions import set_write_timeout
 from app.http.access import (
     REQUEST_ID_HEADER,
     KeyBackend,
     RequestIdMiddleware,
     unauthenticated_response,
 )
+from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
@@ -40,15 +43,18 @@ logger = logging.getLogger("batchery")
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The application. Pass `engine` to serve a database you own (tests, embedding): it is then
-    neither created nor disposed here."""
+    neither created, migrated nor disposed here. Without one, the database is brought to the
+    newest revision at start (or refused: BATCHERY_MIGRATE_ON_START)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        db = engine or create_engine(settings.resolved_database_url)
-        await create_tables(db)
+        db = engine or create_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
+        set_write_timeout(db, settings.db_write_timeout_seconds)
+        if own_engine:
+            await prepare(db, migrate=settings.migrate_on_start)
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
@@ -74,11 +80,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
+    # Faults inside metrics: a 503 for an outage is counted as what the client got.
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics),
-        # Outside authentication: a preflight carries no credential, and a 401 must carry the
-        # CORS headers for a browser to let the page read it.
+        # Outside authentication: a preflight carries no credential, and a 401 (or a 503) must
+        # carry the CORS headers for a browser to let the page read it.
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -87,6 +94,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             expose_headers=[REQUEST_ID_HEADER, "WWW-Authenticate", "Retry-After"],
             max_age=settings.cors_max_age_seconds,
         ),
+        # Outside authentication: checking a key reads the database, and an outage there is a
+        # 503 like any other.
+        Middleware(DatabaseFaultMiddleware),
         Middleware(
             AuthenticationMiddleware,
             backend=KeyBackend(settings),

@@ -80,6 +80,14 @@ class Settings:
     # Empty means "an SQLite file inside data_dir".
     database_url: Annotated[str, DatabaseUrl()] = ""
     log_level: LogLevel = "info"
+    # `batchery serve` (and an app made without an engine) upgrades a database whose tables are
+    # behind this version; false: refuse to start, naming `batchery migrate`.
+    migrate_on_start: bool = True
+    # How long a write waits for its turn: in the process's queue of writers (SQLite), then for
+    # SQLite's file lock held by another process. Past it: DATABASE_BUSY / 503, nothing written.
+    db_write_timeout_seconds: PositiveFloat = 10.0
+    # Check a pooled connection before handing it out (PostgreSQL; one round trip per checkout).
+    db_pre_ping: bool = True
 
     # Resolver batching.
     # Parents per batched statement: high enough that one level is one statement in practice,
@@ -289,7 +297,7 @@ ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asy
 
 def hide_password(url: str) -> str:
     """The URL as it may be printed: `user:***@host`. Works on strings SQLAlchemy cannot parse."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
 
 
 def _comma_list(value: str) -> list[str]:

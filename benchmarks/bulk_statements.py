@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.bulk import BAKERIES, BatchOptions, BatchRecord, BatchRequest, BulkEngine, Operation
-from app.db.engine import create_engine
+from app.db.engine import create_engine, create_tables
 from app.db.seed import SeedSize, seed
 from app.db.statements import count_statements
 
@@ -75,6 +75,7 @@ async def measure(
         }.items():
             engine = await new_engine()
             try:
+                await create_tables(engine)
                 await seed(engine, SeedSize(bakeries=6, orders_per_bakery=5, suppliers=4))
                 async with engine.begin() as conn:
                     await conn.execute(text("CREATE UNIQUE INDEX ix_bench_name ON bakeries (name)"))

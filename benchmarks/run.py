@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.db.seed import SeedSize, seed
 from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
 from benchmarks.report import Row, Run, markdown, target_values
@@ -147,6 +148,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
 async def _seed(data_dir: Path, size: SeedSize) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}")
     try:
+        await upgrade(engine)  # as `batchery seed` does
         await seed(engine, size)
     finally:
         await engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db import reads
-from app.db.engine import create_engine
+from app.db.engine import create_engine, create_tables
 from app.db.seed import SeedSize, seed
 
 SHAPES = {"union_all": "union", "window": "window", "lateral": "lateral"}
@@ -51,6 +51,7 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'shapes.db'}")
+        await create_tables(engine)
         await seed(engine, size)
         report("sqlite", await time_shapes(engine, args.rounds, ["union_all", "window"]))
         await engine.dispose()
@@ -67,6 +68,7 @@ async def main() -> None:
         args.postgres, connect_args={"server_settings": {"search_path": schema}}
     )
     try:
+        await create_tables(engine)
         await seed(engine, size)
         async with engine.begin() as conn:
             await conn.execute(text("ANALYZE"))

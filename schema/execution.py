@@ -32,6 +32,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 
+from app.db.faults import DatabaseFault, database_fault
 from app.db.writes import ConstraintViolation
 from app.settings import Settings
 from loaders.builder import TooManyResults
@@ -180,9 +181,13 @@ class Executor:
         original = error.original_error
         if original is None or isinstance(original, (GraphQLError, *USER_FACING_ERRORS)):
             return error
-        logger.error(
-            "unexpected error resolving %s", ".".join(map(str, error.path or ())), exc_info=original
-        )
+        fault = database_fault(original)
+        if fault is not None:
+            # An outage or a busy database: a stable code the client can retry on, and one log
+            # line (no traceback: an outage must not flood the log).
+            logger.warning("%s resolving %s: %s", fault.code, _path(error), type(original).__name__)
+            return database_error(fault, error)
+        logger.error("unexpected error resolving %s", _path(error), exc_info=original)
         return GraphQLError(
             INTERNAL_ERROR_MESSAGE,
             nodes=error.nodes,
@@ -190,6 +195,21 @@ class Executor:
             original_error=None,
             extensions={"code": "INTERNAL_SERVER_ERROR"},
         )
+
+
+def database_error(fault: DatabaseFault, error: GraphQLError | None = None) -> GraphQLError:
+    """The error a client gets for a database fault: its message and stable code."""
+    return GraphQLError(
+        str(fault),
+        nodes=error.nodes if error else None,
+        path=error.path if error else None,
+        original_error=None,
+        extensions={"code": fault.code},
+    )
+
+
+def _path(error: GraphQLError) -> str:
+    return ".".join(map(str, error.path or ()))
 
 
 # The limits' own messages say what was exceeded; a person also needs to know what to change.

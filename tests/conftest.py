@@ -109,6 +109,7 @@ async def databases(
 async def read_engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
     """A seeded database that tests only read: shared by the whole session."""
     engine = await databases.new()
+    await create_tables(engine)
     await seed(engine, READ_SEED)
     yield engine
     await engine.dispose()
@@ -118,6 +119,7 @@ async def read_engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
 async def engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
     """A fresh, small, seeded database for a test that writes."""
     engine = await databases.new()
+    await create_tables(engine)
     await seed(engine, SMALL_SEED)
     yield engine
     await drop_tables(engine)

@@ -27,6 +27,7 @@ from app.bulk.model import (
     RecordError,
     RecordResult,
 )
+from app.db.faults import database_fault
 from app.db.transactions import write_connection
 from app.words import counted
 
@@ -91,14 +92,20 @@ class BulkEngine:
                     "batch %s: set-based write refused (%s); record by record", batch_id, reason
                 )
                 results = await self._attempt(entity, request, isolated=True)
-        except Exception:
-            logger.exception(
-                "batch %s failed (%s %s)", batch_id, request.operation.value, entity.name
-            )
-            error = RecordError(
-                ErrorCode.INTERNAL,
-                f"an unexpected fault stopped batch {batch_id}; nothing was written",
-            )
+        except Exception as failure:
+            fault = database_fault(failure)
+            if fault is not None:
+                first_line = next(iter(str(failure).splitlines()), "")
+                logger.warning("batch %s: %s (%s)", batch_id, fault.code, first_line)
+                error = RecordError(fault.code, f"batch {batch_id}: {fault}")
+            else:
+                logger.exception(
+                    "batch %s failed (%s %s)", batch_id, request.operation.value, entity.name
+                )
+                error = RecordError(
+                    ErrorCode.INTERNAL,
+                    f"an unexpected fault stopped batch {batch_id}; nothing was written",
+                )
             meta = _meta(batch_id, started, request)
             return BatchResponse.refused(request.operation, len(request.records), error, meta)
         return BatchResponse.of(request.operation, results, _meta(batch_id, started, request))

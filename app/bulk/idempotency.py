@@ -12,24 +12,29 @@ the database (so every worker sees it) and given again to a retry of the same re
     await store.complete(key, scope, status, body)
 
 Known gap: a worker killed between the work's commit and `complete` leaves the key "running";
-after `lock_seconds` a retry takes it over and runs again.
+after `lock_seconds` a retry takes it over and runs again. A database fault in `complete` or
+`release` leaves it so too (logged), rather than failing work that was done.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Executable, Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.faults import database_fault
 from app.db.models import IdempotencyKey, utcnow
 from app.db.transactions import write_connection
+
+logger = logging.getLogger("batchery.idempotency")
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -142,17 +147,28 @@ class IdempotencyStore:
         return Stored(row.status, row.response)
 
     async def complete(self, key: str, scope: str, status: int, body: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(keys)
-                .where(keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING)
-                .values(state=DONE, status=status, response=body)
-            )
+        statement = (
+            update(keys)
+            .where(keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING)
+            .values(state=DONE, status=status, response=body)
+        )
+        await self._bookkeeping(statement, key)
 
     async def release(self, key: str, scope: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(keys).where(
-                    keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING
-                )
-            )
+        statement = delete(keys).where(
+            keys.c.key == key, keys.c.scope == scope, keys.c.state == RUNNING
+        )
+        await self._bookkeeping(statement, key)
+
+    async def _bookkeeping(self, statement: Executable, key: str) -> None:
+        """Runs after the work: a database fault here must not turn work that was done (or an
+        error being raised) into a "nothing was written" fault. The key then stays "running"
+        until `lock_seconds` pass, when a retry may take it over."""
+        try:
+            async with write_connection(self.engine) as conn, conn.begin():
+                await conn.execute(statement)
+        except Exception as error:
+            fault = database_fault(error)
+            if fault is None:
+                raise
+            logger.warning("%s key %r left running: %s", HEADER, key, fault.code)

@@ -33,6 +33,9 @@ class ErrorCode:
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
     BULK_DISABLED = "BULK_DISABLED"
     INTERNAL = "INTERNAL"
+    # The database could not serve the batch (app/db/faults.py); nothing was written, retry it.
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    DATABASE_BUSY = "DATABASE_BUSY"
 
 
 @dataclass(frozen=True, slots=True)

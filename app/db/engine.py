@@ -19,10 +19,22 @@ SQLITE_POOL_SIZE = 10
 SQLITE_POOL_OVERFLOW = 10
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pre_ping: bool = True,
+    connect_args: dict[str, Any] | None = None,
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=False)
+        # A server can go away and come back (restart, failover, network): pre-ping hands out
+        # only live connections, so the first request after a quiet outage works instead of
+        # failing on a connection that died meanwhile. It costs one round trip per checkout.
+        # Without it, the first failure on a dead connection still invalidates the whole pool.
+        return create_async_engine(
+            url, echo=echo, pool_pre_ping=pre_ping, connect_args=connect_args or {}
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -44,12 +56,22 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+        connection_record.info["busy_timeout_ms"] = SQLITE_BUSY_TIMEOUT_MS
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
         # Writers that read before they write ask for IMMEDIATE so SQLite takes the write lock up
         # front instead of failing with "database is locked" when two upgrade at once.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = conn.get_execution_options()
+        busy_ms = options.get("sqlite_busy_timeout_ms")
+        if busy_ms is not None and conn.connection.info.get("busy_timeout_ms") != busy_ms:
+            # Writers wait for another process's lock as long as their deadline says; set on the
+            # driver's cursor (not counted as a statement), and only when it changes.
+            cursor = conn.connection.dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+            cursor.close()
+            conn.connection.info["busy_timeout_ms"] = busy_ms
+        mode = options.get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -58,6 +80,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
+    """The models' tables, made directly (`metadata.create_all`): for tests and scratch databases,
+    where it is several times faster than running the revisions. Served databases get their tables
+    from the migrations (app/db/migrate.py); tests/db/test_migrations.py proves both agree."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
 

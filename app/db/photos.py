@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
 from app.db.image_types import ACCEPTED, HEAD_BYTES, image_type
+from app.db.transactions import write_connection
 
 photos = cast(Table, models.Photo.__table__)
 orders = cast(Table, models.CakeOrder.__table__)
@@ -124,7 +125,7 @@ async def store_photo(
         .returning(*photos.c)
     )
     try:
-        async with engine.begin() as conn:
+        async with write_connection(engine) as conn, conn.begin():
             return (await conn.execute(statement)).one()
     except IntegrityError:
         # The order was deleted between the check and the insert. The bytes stay: they are

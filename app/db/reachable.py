@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import create_engine
-from app.db.models import Base
 
 # An address that drops packets would otherwise keep a command waiting for the driver's own
 # timeout (a minute for asyncpg).
@@ -62,10 +61,3 @@ async def open_checked(url: str, shown_url: str) -> AsyncEngine:
         await engine.dispose()
         raise
     return engine
-
-
-async def missing_tables(engine: AsyncEngine) -> list[str]:
-    """The application's tables that the database does not have."""
-    async with engine.connect() as conn:
-        present = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
-    return [name for name in Base.metadata.tables if name not in present]

@@ -11,7 +11,6 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
-from app.db.engine import create_tables
 
 FIRST_NAMES = ["Ada", "Bea", "Cal", "Dev", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lou"]
 LAST_NAMES = [
@@ -76,8 +75,8 @@ async def reset(engine: AsyncEngine) -> None:
 
 
 async def seed(engine: AsyncEngine, size: SeedSize = SeedSize()) -> dict[str, int]:
-    """Insert demo data into empty tables; returns how many rows of each kind it wrote."""
-    await create_tables(engine)
+    """Insert demo data into empty tables (made by `app.db.migrate.upgrade`, or by
+    `create_tables` in tests); returns how many rows of each kind it wrote."""
     rows = build_rows(size)
     async with engine.begin() as conn:
         for table_name, table_rows in rows.items():

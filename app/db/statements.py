@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+# An execution option: statements run with it set are not counted (health probes).
+UNCOUNTED = "batchery_uncounted"
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
 
 StatementListener = Callable[[str], None]
@@ -29,8 +31,11 @@ def listen_statements(engine: AsyncEngine, listener: StatementListener) -> Calla
     def before_cursor_execute(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
-        if not is_transaction_control(statement):
-            listener(statement)
+        if is_transaction_control(statement):
+            return
+        if context is not None and context.execution_options.get(UNCOUNTED):
+            return
+        listener(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
     return lambda: event.remove(engine.sync_engine, "before_cursor_execute", before_cursor_execute)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import INT_MAX
 from app.db.reads import orders
+from app.db.transactions import write_connection
 
 # `current_total` is an `Integer` column and a GraphQL Int.
 TOTAL_MAX = INT_MAX
@@ -34,7 +35,7 @@ async def add_money(
         .returning(*orders.c)
     )
     try:
-        async with engine.begin() as conn:
+        async with write_connection(engine) as conn, conn.begin():
             row = (await conn.execute(statement)).first()
             if row is not None:
                 return row

@@ -24,10 +24,18 @@ from dataclasses import dataclass
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
 
+from app.db.faults import database_fault
+from app.http.faults import log_fault
 from app.http.params import Operation
 from app.settings import Settings
 from schema.context import Context
-from schema.execution import INTERNAL_ERROR_MESSAGE, Executor, GraphQLRequest, PreparedDocument
+from schema.execution import (
+    INTERNAL_ERROR_MESSAGE,
+    Executor,
+    GraphQLRequest,
+    PreparedDocument,
+    database_error,
+)
 
 logger = logging.getLogger("batchery.http")
 
@@ -163,8 +171,12 @@ class BatchRunner:
         async with _acquired(limiter):
             try:
                 result = await self.executor.execute(item.prepared, item.request, context)
-            except Exception:
+            except Exception as failure:
                 # A fault outside any resolver: this operation fails alone, the batch goes on.
+                fault = database_fault(failure)
+                if fault is not None:
+                    log_fault(fault, failure)
+                    return Outcome(ExecutionResult(None, [database_error(fault)]), item.kind)
                 logger.exception("operation %r failed", item.request.operation_name)
                 error = GraphQLError(
                     INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}

@@ -37,6 +37,8 @@ from schema.bulk.inputs import (
 from schema.bulk.outputs import BakeryBatchResponse, CakeOrderBatchResponse
 from schema.types import CakeOrder
 
+RETRYABLE = frozenset({ErrorCode.INTERNAL, ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.DATABASE_BUSY})
+
 
 async def run_batch(
     info: Info,
@@ -53,7 +55,8 @@ async def run_batch(
         lambda: bulk.run(entity, request),
         encode=lambda response: encode_response(entity, response),
         decode=lambda text: decode_response(entity, text),
-        keep=lambda response: response.error is None or response.error.code != ErrorCode.INTERNAL,
+        # Faults are not answers: a retry under the same key must run again.
+        keep=lambda response: response.error is None or response.error.code not in RETRYABLE,
     )
 
 

@@ -106,6 +106,18 @@ def test_a_database_that_does_not_exist_is_one_line_naming_it(monkeypatch, capsy
     )
 
 
+def test_a_file_that_is_not_a_database_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    (tmp_path / "batchery.db").write_text("not a database, just text " * 100)
+    monkeypatch.setenv("BATCHERY_DATA_DIR", str(tmp_path))
+    assert main(["serve", "--port", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"serve: cannot use the database sqlite+aiosqlite:///{tmp_path / 'batchery.db'}: "
+        "file is not a database"
+    )
+    assert "Traceback" not in err
+
+
 def test_every_database_command_says_which_database_it_uses(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BATCHERY_DATA_DIR", raising=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import AtLeast, PositiveFloat, Settings, SettingsError
+from app.settings import AtLeast, PositiveFloat, Settings, SettingsError, hide_password
 
 
 def test_defaults_match_the_contract():
@@ -152,3 +152,16 @@ def test_every_numeric_setting_declares_a_bound():
         if typing.get_origin(hint) is not typing.Annotated and hint in (int, float)
     ]
     assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+asyncpg://app:s3cret@db:5432/x", "postgresql+asyncpg://app:***@db:5432/x"),
+        ("postgresql+asyncpg://app:s3@cret@db/x", "postgresql+asyncpg://app:***@db/x"),
+        ("postgresql+asyncpg://app@db/x", "postgresql+asyncpg://app@db/x"),
+        ("sqlite+aiosqlite:////tmp/a:b@c.db", "sqlite+aiosqlite:////tmp/a:b@c.db"),
+    ],
+)
+def test_passwords_are_hidden_when_a_url_is_shown(url, shown):
+    assert hide_password(url) == shown

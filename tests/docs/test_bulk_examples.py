@@ -21,6 +21,7 @@ import orjson
 import pytest_asyncio
 
 from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.db.seed import SeedSize, seed
 from app.main import create_app
 from app.settings import Settings
@@ -92,6 +93,7 @@ def masked(value: Any) -> Any:
 @pytest_asyncio.fixture
 async def demo_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    await upgrade(engine)
     await seed(engine, SeedSize())  # what `batchery seed` writes
     app = create_app(Settings(data_dir=tmp_path), engine=engine)
     try:

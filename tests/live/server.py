@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from app.db.engine import create_engine
+from app.db.migrate import upgrade
 from app.db.seed import SeedSize, seed
 from app.main import create_app
 from app.settings import Settings
@@ -72,6 +73,7 @@ class LiveServer:
     async def _serve(self) -> None:
         engine = create_engine(self.settings.resolved_database_url)
         try:
+            await upgrade(engine)
             await seed(engine, LIVE_SEED)
         finally:
             await engine.dispose()

@@ -22,7 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Scope
 
+from app.db.faults import database_fault
 from app.http.access import BATCHED, REQUEST_ID
+from app.http.faults import log_fault, retry_after
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
 from app.http.rest.resources import resource_fallbacks, resource_routes
@@ -175,7 +177,12 @@ async def _call(scope: Scope, body: bytes) -> dict[str, Any]:
 
     try:
         await resources(scope, receive, send)
-    except Exception:
+    except Exception as failure:
+        fault = database_fault(failure)
+        if fault is not None:
+            log_fault(fault, failure)
+            error = {"code": fault.code, "message": str(fault)}
+            return _result(503, {"error": error}, retry_after(fault))
         logger.exception("batched %s %s failed", scope["method"], scope["path"])
         error = {"code": "INTERNAL", "message": "an unexpected fault stopped this operation"}
         return _result(500, {"error": error}, {})

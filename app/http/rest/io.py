@@ -16,7 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
+from app.db.faults import database_fault
 from app.db.models import INT_MAX
+from app.http.faults import fault_response, log_fault
 
 JSON = "application/json"
 
@@ -159,5 +161,11 @@ def answers_errors(handler: Handler) -> Handler:
             return await handler(request)
         except HttpError as error:
             return error.response()
+        except Exception as error:
+            fault = database_fault(error)
+            if fault is None:
+                raise
+            log_fault(fault, error)
+            return fault_response(fault, rest=True)
 
     return endpoint

@@ -30,6 +30,7 @@ from app.bulk import (
 from app.bulk.entities import parse_id
 from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
+from app.db.faults import DatabaseBusy, DatabaseUnavailable
 from app.db.models import INT_MAX, Region
 from app.http.rest.access import guarded
 from app.http.rest.idempotency import idempotent
@@ -59,11 +60,18 @@ def _guarded(handler: Handler, scope: str) -> Handler:
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
 
+FAULT_RETRY_AFTER = {
+    ErrorCode.DATABASE_UNAVAILABLE: DatabaseUnavailable.retry_after_seconds,
+    ErrorCode.DATABASE_BUSY: DatabaseBusy.retry_after_seconds,
+}
+
 # The status of a bulk response refused as a whole, by its error code.
 REFUSAL_STATUS = {
     ErrorCode.BATCH_TOO_LARGE: 413,
     ErrorCode.BULK_DISABLED: 403,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.DATABASE_BUSY: 503,
 }
 
 
@@ -72,6 +80,13 @@ def bulk_status(response: BatchResponse) -> int:
     if response.error is not None:
         return REFUSAL_STATUS.get(response.error.code, 400)
     return 200 if response.success else 207
+
+
+def retry_headers(response: BatchResponse) -> dict[str, str] | None:
+    """`Retry-After` for a batch the database could not serve (a retry may work)."""
+    if response.error is None or response.error.code not in FAULT_RETRY_AFTER:
+        return None
+    return {"Retry-After": str(FAULT_RETRY_AFTER[response.error.code])}
 
 
 def record_status(result: RecordResult) -> int:
@@ -152,7 +167,9 @@ class Resource:
         response = await bulk.run(
             self.entity, BatchRequest(operation, records, bulk.options(options))
         )
-        return json_response(batch_json(self.entity, response), bulk_status(response))
+        return json_response(
+            batch_json(self.entity, response), bulk_status(response), retry_headers(response)
+        )
 
     # ---- one record ----
 
@@ -219,7 +236,10 @@ class Resource:
         batch = BatchRequest(operation, (record,), BatchOptions(return_records=True))
         response = await _bulk(request).run_one(self.entity, batch)
         if response.error is not None:
-            raise HttpError(500, response.error.code, response.error.message)
+            status = REFUSAL_STATUS.get(response.error.code, 500)
+            raise HttpError(
+                status, response.error.code, response.error.message, None, retry_headers(response)
+            )
         (result,) = response.results
         if result.success:
             return result

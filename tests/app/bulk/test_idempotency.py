@@ -16,6 +16,7 @@ from app.bulk.idempotency import (
     fingerprint,
     keys,
 )
+from app.db.transactions import DEFAULT_WRITE_TIMEOUT_SECONDS, set_write_timeout, write_queue
 
 
 class Clock:
@@ -97,3 +98,24 @@ async def test_a_key_abandoned_while_running_can_be_taken_over(store, clock):
 async def test_unusable_keys_are_refused(store, key):
     with pytest.raises(InvalidKey):
         await store.claim(key, "s", "fp")
+
+
+async def test_a_busy_database_after_the_work_leaves_the_key_running_instead_of_failing(
+    store, engine, clock
+):
+    # The work is done by then: its caller must get its answer, not a "nothing was written".
+    queue = write_queue(engine)
+    if queue is None:
+        pytest.skip("the write queue is SQLite's")
+    assert await store.claim("k", "rest", "f1") is None
+    set_write_timeout(engine, 0.05)
+    try:
+        async with queue.turn():  # another write holds the database past the deadline
+            await store.complete("k", "rest", 201, "{}")
+            await store.release("k", "rest")
+    finally:
+        set_write_timeout(engine, DEFAULT_WRITE_TIMEOUT_SECONDS)
+    with pytest.raises(KeyInProgress):
+        await store.claim("k", "rest", "f1")
+    clock.advance(61)  # lock_seconds: a retry takes the key over
+    assert await store.claim("k", "rest", "f1") is None
