@@ -53,7 +53,7 @@ def _scopes(raw: str) -> list[str]:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from app.db import keys
-    from app.db.engine import create_tables
+    from app.db.migrate import MigrationError, prepare
     from app.db.reachable import DatabaseUnreachable, open_checked
     from app.settings import hide_password
 
@@ -65,7 +65,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"keys: {error}", file=sys.stderr)
         return 1
     try:
-        await create_tables(engine)
+        try:
+            # As `serve` does: the keys table comes with the migrations.
+            await prepare(engine, migrate=settings.migrate_on_start)
+        except MigrationError as error:
+            print(f"keys: {error}", file=sys.stderr)
+            return 2
         if args.keys_command == "create":
             if args.expires_days is not None and args.expires_days < 1:
                 print("keys: --expires-days must be at least 1", file=sys.stderr)
