@@ -30,10 +30,12 @@ from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
+from app.http.identity import IdentitySource
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
 from app.memory import freeze_startup_objects
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from schema import schema
 from schema.execution import Executor
@@ -47,6 +49,13 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     newest revision at start (or refused: BATCHERY_MIGRATE_ON_START)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    # Parsed here, so a bad rate-limit setting stops the start with a message naming it.
+    identity_source = IdentitySource.parse(settings.rate_limit_key)
+    rate_limiter = (
+        RateLimiter.from_settings(settings, metrics.count_rate_limit_storage_error)
+        if settings.rate_limit_enabled
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,6 +68,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
         app.state.reader = Reader(db)
+        if rate_limiter is not None:
+            await rate_limiter.start()
         if settings.gc_freeze:
             freeze_startup_objects()
         announce_access(settings)
@@ -66,6 +77,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             yield
         finally:
             stop_counting()
+            if rate_limiter is not None:
+                await rate_limiter.close()
             if own_engine:
                 await db.dispose()
 
@@ -107,6 +120,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)
+    app.state.identity_source = identity_source
+    app.state.rate_limiter = rate_limiter
     return app
 
 

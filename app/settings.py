@@ -67,6 +67,42 @@ class DatabaseUrl:
             check_database_url(variable, value)
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimitBudget:
+    """Points per window in the `limits` notation (10000/minute), read by app/ratelimit.py."""
+
+    def check(self, variable: str, value: Any) -> None:
+        from app.ratelimit import Budget
+
+        Budget.parse(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStorage:
+    """Empty (memory) or a Redis URL."""
+
+    def check(self, variable: str, value: Any) -> None:
+        from app.ratelimit import check_storage_url
+
+        check_storage_url(value)
+
+
+# A header name as HTTP allows it (RFC 9110 token).
+CLIENT_KEY = re.compile(r"address|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    """Where the rate-limit identity comes from: `address` or `header:<Name>`."""
+
+    def check(self, variable: str, value: Any) -> None:
+        if not CLIENT_KEY.fullmatch(value.strip()):
+            raise SettingsError(
+                f"{variable} must be `address` or `header:<Header-Name>` (e.g. header:X-API-Key),"
+                f" got {value!r}"
+            )
+
+
 # The bounds most settings need, so that declaring one is one line.
 Positive = Annotated[int, AtLeast(1)]
 NonNegative = Annotated[int, AtLeast(0)]
@@ -136,6 +172,20 @@ class Settings:
     bulk_default_validate_only: bool = False
     # Sub-requests per `POST /api/batch`.
     rest_batch_max_operations: Positive = 100
+
+    # Rate limiting by cost (app/ratelimit.py; README "Rate limits"). Off by default: the right
+    # budget and the right client identity depend on the deployment (workers, proxy, Redis).
+    rate_limit_enabled: bool = False
+    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day").
+    rate_limit: Annotated[str, RateLimitBudget()] = "10000/minute"
+    # Empty: each worker counts in its own memory. `redis://host:port[/db]`: one shared budget.
+    rate_limit_storage: Annotated[str, RateLimitStorage()] = ""
+    # Keys in the shared storage start with this, so deployments (and tests) sharing one Redis
+    # never count against each other.
+    rate_limit_key_prefix: str = "batchery"
+    # Who a client is: `address` (the peer address uvicorn reports) or `header:<Name>` (that
+    # header's value, e.g. an API key; requests without it fall back to the address).
+    rate_limit_key: Annotated[str, ClientKey()] = "address"
 
     # Access (README: Authentication and access).
     # open: a request without a credential may do anything (a loud line at start says so);

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.reads import Reader
+from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from loaders.field import LoaderRegistry
 from schema.access import INTERNAL, Caller
@@ -26,6 +27,8 @@ class Context:
     caller: Caller = INTERNAL
     # The HTTP request's id (X-Request-Id), for the audit trail; None in-process.
     request_id: str | None = None
+    # The client's rate-limit budget once this request was charged; None when limits are off.
+    rate_limit: RateLimitStatus | None = None
 
     @classmethod
     def create(
@@ -38,6 +41,7 @@ class Context:
         request: Any = None,
         caller: Caller = INTERNAL,
         request_id: str | None = None,
+        rate_limit: RateLimitStatus | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -49,6 +53,7 @@ class Context:
             request=request,
             caller=caller,
             request_id=request_id,
+            rate_limit=rate_limit,
         )
 
     def renew_loaders(self) -> None:
@@ -67,4 +72,5 @@ class Context:
             extras=self.extras,
             caller=self.caller,
             request_id=self.request_id,
+            rate_limit=self.rate_limit,
         )

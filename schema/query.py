@@ -16,6 +16,7 @@ from schema.audit import AuditEvent, audit_trail
 from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
 from schema.enums import Region
 from schema.ids import parse_pk
+from schema.rate_limit import RateLimit, resolve_rate_limit
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
 
 T = TypeVar("T")
@@ -135,3 +136,10 @@ class Query:
         self, info: Info, first: int | None = 50, caller: str | None = None
     ) -> list[AuditEvent]:
         return await audit_trail(info, first, caller)
+
+    @strawberry.field(
+        description="The client's rate-limit budget and this operation's cost; null when rate "
+        "limiting is off (BATCHERY_RATE_LIMIT_ENABLED)."
+    )
+    def rate_limit(self, info: Info) -> RateLimit | None:
+        return resolve_rate_limit(info)

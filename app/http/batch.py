@@ -36,6 +36,7 @@ from schema.execution import (
     PreparedDocument,
     database_error,
 )
+from schema.rate_limit import OperationRoot
 
 logger = logging.getLogger("batchery.http")
 
@@ -75,6 +76,8 @@ class Planned:
     prepared: PreparedDocument | None = None
     kind: OperationType | None = None
     outcome: Outcome | None = None
+    # What the rate limit charges for it (points), decided before anything runs.
+    requested_cost: int = 0
 
 
 def plan(executor: Executor, operation: Operation) -> Planned:
@@ -170,7 +173,8 @@ class BatchRunner:
         assert item.prepared is not None and item.request is not None
         async with _acquired(limiter):
             try:
-                result = await self.executor.execute(item.prepared, item.request, context)
+                root = OperationRoot(item.requested_cost)
+                result = await self.executor.execute(item.prepared, item.request, context, root)
             except Exception as failure:
                 # A fault outside any resolver: this operation fails alone, the batch goes on.
                 fault = database_fault(failure)

@@ -7,6 +7,7 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from graphql import GraphQLError, OperationType
@@ -36,6 +37,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -106,6 +108,23 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
+    planned = [dataclasses.replace(item, requested_cost=requested_cost(item)) for item in planned]
+    try:
+        charged = await charge(
+            request,
+            sum(item.requested_cost for item in planned),
+            api="graphql",
+            operations=len(planned),
+        )
+    except Throttled as refusal:  # nothing of the request runs
+        raise RequestError(
+            429,
+            refusal.message,
+            THROTTLED,
+            headers=refusal.headers,
+            extensions=refusal.extensions,
+        ) from None
+    budget = charged.status if charged is not None else None
     context = Context.create(
         app_state.engine,
         app_state.settings,
@@ -113,6 +132,7 @@ async def _respond(
         request=request,
         caller=caller_of(request),
         request_id=request_id_of(request),
+        rate_limit=budget,
     )
     outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
     metrics: Metrics = app_state.metrics
@@ -121,10 +141,25 @@ async def _respond(
     if forbidden:
         metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
     await audit.write(request, app_state.engine, _audit_entries(request, planned, outcomes))
+    formatted = [format_outcome(outcome) for outcome in outcomes]
+    if budget is not None:
+        status_of_budget = throttle_status(budget)
+        for response in formatted:
+            # Copies: the dictionaries may be shared (identical operations answered once).
+            extensions = dict(response.get("extensions") or {})
+            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
+            response["extensions"] = extensions
+    headers = rate_headers(budget)
     if is_batch:
-        return render([format_outcome(outcome) for outcome in outcomes], media_type)
-    outcome = outcomes[0]
-    return render(format_outcome(outcome), media_type, _status(outcome, media_type))
+        return render(formatted, media_type, headers=headers)
+    status = _status(outcomes[0], media_type)
+    return render(formatted[0], media_type, status, headers)
+
+
+def requested_cost(item: Planned) -> int:
+    """What one operation is charged: nothing when it will not run (it failed to parse or
+    validate), else 1 point until the static cost analysis gives its requested cost."""
+    return 0 if item.outcome is not None else 1
 
 
 def _status(outcome: Outcome, media_type: str) -> int:

@@ -2,7 +2,8 @@
 
 `MetricsMiddleware` counts every HTTP response by status and times it, labelled by route template
 (`/photos/{photo_id}`, not each id, so the label set stays small). The GraphQL endpoint records its
-operations and batch sizes with `record_operations`.
+operations and batch sizes with `record_operations`; the rate limit its refusals with
+`record_throttled`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,33 @@ class Metrics:
             buckets=BATCH_SIZE_BUCKETS,
             registry=self.registry,
         )
+
+        self.throttled_requests = Counter(
+            "batchery_throttled_requests",
+            "Requests refused by the rate limit (429), by API (graphql, rest).",
+            ["api"],
+            registry=self.registry,
+        )
+        self.throttled_operations = Counter(
+            "batchery_throttled_operations",
+            "Operations of the requests refused by the rate limit, by API: GraphQL operations; "
+            "REST calls (each call of a /api/batch).",
+            ["api"],
+            registry=self.registry,
+        )
+        self.rate_limit_storage_errors = Counter(
+            "batchery_rate_limit_storage_errors",
+            "Rate-limit checks that failed in the storage (Redis down): those requests ran "
+            "unlimited.",
+            registry=self.registry,
+        )
+
+    def record_throttled(self, api: str, operations: int) -> None:
+        self.throttled_requests.labels(api).inc()
+        self.throttled_operations.labels(api).inc(operations)
+
+    def count_rate_limit_storage_error(self) -> None:
+        self.rate_limit_storage_errors.inc()
 
     def count_statement(self, statement: str) -> None:
         self.db_statements.inc()

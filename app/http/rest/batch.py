@@ -25,9 +25,11 @@ from starlette.types import Message, Scope
 from app.db.faults import database_fault
 from app.http.access import BATCHED, REQUEST_ID
 from app.http.faults import log_fault, retry_after
+from app.http.rest.costs import charge_rest, sub_call_cost
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import JSON, ApiRouter, HttpError, bad_request, json_response, read_json
 from app.http.rest.resources import resource_fallbacks, resource_routes
+from app.http.throttle import PREPAID, with_rate_headers
 from app.words import counted
 
 logger = logging.getLogger("batchery.rest")
@@ -50,9 +52,15 @@ class SubRequest:
 
 
 async def batch_endpoint(request: Request) -> Response:
+    settings = request.app.state.settings
     try:
-        body = await read_json(request, request.app.state.settings.max_body_bytes)
-        operations = parse_operations(body, request.app.state.settings.rest_batch_max_operations)
+        body = await read_json(request, settings.max_body_bytes)
+        operations = parse_operations(body, settings.rest_batch_max_operations)
+        # The whole batch is paid for before its first call runs: all of it, or nothing.
+        cost = sum(
+            sub_call_cost(op.method, op.path, op.body, settings.max_page_size) for op in operations
+        )
+        paid = await charge_rest(request, cost, len(operations))
     except HttpError as error:
         return error.response()
 
@@ -63,7 +71,7 @@ async def batch_endpoint(request: Request) -> Response:
         )
         return json_response({"results": results}, 200 if succeeded else 207)
 
-    return await idempotent(request, body, work, scope="rest-batch")
+    return with_rate_headers(await idempotent(request, body, work, scope="rest-batch"), paid)
 
 
 def parse_operations(body: Any, limit: int) -> list[SubRequest]:
@@ -149,6 +157,7 @@ async def dispatch(outer: Request, operation: SubRequest) -> dict[str, Any]:
         "auth": outer.scope.get("auth"),
         REQUEST_ID: outer.scope.get(REQUEST_ID),
         BATCHED: True,
+        PREPAID: True,
     }
     return await _call(scope, body)
 

@@ -33,6 +33,7 @@ from app.db.cursors import CursorError, decode_bakery
 from app.db.faults import DatabaseBusy, DatabaseUnavailable
 from app.db.models import INT_MAX, Region
 from app.http.rest.access import guarded
+from app.http.rest.costs import charge_call, charged
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
     Handler,
@@ -51,6 +52,7 @@ from app.http.rest.shapes import (
     parse_delete_many,
     row_json,
 )
+from app.http.throttle import with_rate_headers
 from schema.access import BULK, READ, WRITE
 
 
@@ -115,14 +117,16 @@ class Resource:
     def routes(self) -> list[Route]:
         # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
         base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
-        # Each route needs the scope of its GraphQL twin (app/http/rest/access.py).
+        # Each route needs the scope of its GraphQL twin (app/http/rest/access.py), checked
+        # before anything is charged or read. Bulk routes charge per record, once their body is
+        # read; the others up front.
         routes = [
             Route(f"{base}/bulk", _guarded(self.bulk, BULK), methods=["POST"]),
-            Route(base, _guarded(self.list, READ), methods=["GET"]),
-            Route(base, _guarded(self.create, WRITE), methods=["POST"]),
-            Route(one, _guarded(self.get, READ), methods=["GET"]),
-            Route(one, _guarded(self.update, WRITE), methods=["PATCH"]),
-            Route(one, _guarded(self.delete, WRITE), methods=["DELETE"]),
+            Route(base, _guarded(charged(self.list), READ), methods=["GET"]),
+            Route(base, _guarded(charged(self.create), WRITE), methods=["POST"]),
+            Route(one, _guarded(charged(self.get), READ), methods=["GET"]),
+            Route(one, _guarded(charged(self.update), WRITE), methods=["PATCH"]),
+            Route(one, _guarded(charged(self.delete), WRITE), methods=["DELETE"]),
         ]
         if self.entity is BAKERIES:
             delete_many = Route(
@@ -147,18 +151,22 @@ class Resource:
 
     async def bulk(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         operation, records, options = parse_batch(body)
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, operation, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def delete_many(self, request: Request) -> Response:
         body = await read_json(request, _max_body(request))
+        paid = await charge_call(request, body)
         ids, options = parse_delete_many(body)
         records = [BatchRecord(id=pk) for pk in ids]
-        return await idempotent(
+        response = await idempotent(
             request, body, lambda: self._run(request, Operation.DELETE, records, options)
         )
+        return with_rate_headers(response, paid)
 
     async def _run(
         self, request: Request, operation: Operation, records: list[BatchRecord], options: Any

@@ -362,3 +362,26 @@ async def test_an_idempotency_key_is_the_callers_own(client, engine):
         "/api/bakeries/bulk", json=request, headers={**bearer(first), **shared}
     )
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_rate_limits_key_on_the_authenticated_caller_then_the_address(app_client, engine):
+    first, second = await new_key(engine, "read"), await new_key(engine, "read")
+    query = {"query": "{ products { name } }"}
+    async with app_client(rate_limit_enabled=True, rate_limit="2/minute") as client:
+        # One address (the test client's) for all: each key has its own budget...
+        statuses = [
+            (await client.post("/graphql", json=query, headers=bearer(first))).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert (
+            await client.post("/graphql", json=query, headers=bearer(second))
+        ).status_code == 200
+        # ... and a request without a key is its address, a budget of its own too.
+        anonymous = [(await client.post("/graphql", json=query)).status_code for _ in range(3)]
+        assert anonymous == [200, 200, 429]
+        assert (
+            await client.post("/graphql", json=query, headers=bearer(second))
+        ).status_code == 200
+        rest = await client.get("/api/bakeries/1", headers=bearer(second))
+        assert rest.status_code == 429  # REST charges the same budget
