@@ -3,7 +3,8 @@
 Reads need `read`; single-record writes `write`; bulk routes `bulk`, like their GraphQL twins;
 a write inside `POST /api/batch` needs `bulk` (many writes in one request are a bulk write), a
 read inside it `read`. A call refused for a scope gets 403 `FORBIDDEN` naming it and never runs;
-inside a batch, only that sub-request is refused. Every write call that ran is audited.
+inside a batch, only that sub-request is refused. Every write call that ran is audited (not
+those refused before reaching the bulk engine).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def guarded(handler: Handler, scope: str) -> Handler:
             metrics.auth_refusals.labels("FORBIDDEN").inc()
             return forbidden(caller, needed, request)
         response = await handler(request)
-        if write:
+        if write and _ran(response.status_code):
             status = response.status_code
             outcome = "ok" if status < 300 else "error"
             action = f"{request.method} {request.url.path}"
@@ -44,6 +45,12 @@ def guarded(handler: Handler, scope: str) -> Handler:
         return response
 
     return endpoint
+
+
+def _ran(status: int) -> bool:
+    """The call reached the bulk engine: it succeeded, or a record failed there. Refusals before
+    that (400, 401, 403, 413, 415, 429, 503) wrote nothing and are not audited."""
+    return status < 300 or status in (404, 409, 422)
 
 
 def forbidden(caller: Caller, scope: str, request: Request) -> Response:

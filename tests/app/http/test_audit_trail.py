@@ -110,7 +110,13 @@ async def test_a_write_that_failed_is_audited_with_its_codes_and_a_refused_one_i
         json={"query": 'mutation { deleteManyBakeries(ids: ["1"]) { succeeded } }'},
         headers=bearer(writer.key),
     )
+    malformed = await client.post(
+        "/api/bakeries/bulk",
+        content=b"{not json",
+        headers={**bearer(writer.key), "Content-Type": "application/json"},
+    )
     assert failed.json()["errors"] and refused.status_code == 403
+    assert malformed.status_code == 403  # no `bulk`: refused before the body is even read
     async with engine.connect() as conn:
         rows = (await conn.execute(select(audit_table))).all()
     assert [(row.caller, row.action, row.outcome, row.detail) for row in rows] == [
@@ -132,3 +138,16 @@ async def test_every_response_has_its_own_request_id(client):
     second = await client.get("/healthz", headers={"X-Request-Id": "chosen-by-client"})
     ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
     assert len(ids) == 2 and "chosen-by-client" not in ids
+
+
+async def test_a_rest_write_refused_before_the_engine_is_not_audited(client, engine):
+    loader = await keys.create_key(engine, "loader", ["read", "write", "bulk"])
+    json_headers = {**bearer(loader.key), "Content-Type": "application/json"}
+    malformed = await client.post("/api/bakeries/bulk", content=b"{not json", headers=json_headers)
+    unknown = await client.delete("/api/bakeries/999", headers=bearer(loader.key))
+    assert malformed.status_code == 400 and unknown.status_code == 404
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(audit_table))).all()
+    assert [(row.action, row.outcome, row.detail) for row in rows] == [
+        ("DELETE /api/bakeries/999", "error", "404")
+    ]
