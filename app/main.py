@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from app.http.rest import rest_mount
 from app.memory import freeze_startup_objects
 from app.ratelimit import RateLimiter
 from app.settings import Settings
+from app.uploads import sweep
 from schema import schema
 from schema.execution import Executor
 
@@ -64,6 +66,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         set_write_timeout(db, settings.db_write_timeout_seconds)
         if own_engine:
             await prepare(db, migrate=settings.migrate_on_start)
+        # Spool directories of requests that died with their process (kill -9) go now; those of
+        # live requests in other workers sharing the directory are locked and stay.
+        swept = await asyncio.to_thread(sweep, settings.resolved_upload_spool_dir)
+        if swept:
+            logger.info("removed %d upload spool directories of killed requests", len(swept))
         # Counted from here on: the metric is about serving requests, not start-up checks.
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db

@@ -5,12 +5,20 @@ memory, larger ones roll over to a temporary file in a directory of the request'
 an `UploadedFile`, which any number of readers can open, each reading the whole file. `close()`
 removes everything the spool wrote, whatever happened to the request.
 
+A process killed mid-request (SIGKILL, OOM) runs no `close()`. So each request directory has a
+lock file beside it (`request-XXXX.lock`), created and `flock`ed before the directory exists and
+removed after it: the kernel releases the lock when its process dies, whatever the cause.
+`sweep()`, run when a worker starts, removes the directories whose lock it can take, and never
+one whose request is alive in another worker sharing the spool directory.
+
 Nothing here knows about HTTP or GraphQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -21,6 +29,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 READ_CHUNK_BYTES = 256 * 1024
+PREFIX = "request-"
+LOCK_SUFFIX = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,7 @@ class UploadSpool:
         self.root = root
         self.memory_limit = memory_limit
         self.directory: Path | None = None
+        self._lock: int | None = None  # the descriptor holding the directory's flock
         self._writers: list[SpoolWriter] = []
 
     def new_file(self, field_name: str, filename: str | None, content_type: str) -> SpoolWriter:
@@ -70,8 +81,7 @@ class UploadSpool:
 
     def _new_file(self) -> tuple[Path, BinaryIO]:
         if self.directory is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.directory = Path(tempfile.mkdtemp(prefix="request-", dir=self.root))
+            self.directory, self._lock = _claim_directory(self.root)
         fd, name = tempfile.mkstemp(prefix="part-", dir=self.directory)
         return Path(name), os.fdopen(fd, "wb")
 
@@ -83,7 +93,13 @@ class UploadSpool:
         self._writers.clear()
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+            # The lock goes last: a directory without its lock file is never a live request's.
+            with contextlib.suppress(FileNotFoundError):
+                _lock_path(self.directory).unlink()
             self.directory = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 class SpoolWriter:
@@ -132,3 +148,67 @@ class SpoolWriter:
             self._file.close()
             self._file = None
         self._buffer = None
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove the request directories left by processes that died mid-request; returns them.
+    Safe while other workers serve uploads from the same root: a live request holds its lock."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for lock in sorted(root.glob(f"{PREFIX}*{LOCK_SUFFIX}")):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:  # its request just ended
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # alive
+                continue
+            if not _is_file_at(fd, lock):  # ended and replaced meanwhile
+                continue
+            directory = lock.with_name(lock.name.removesuffix(LOCK_SUFFIX))
+            shutil.rmtree(directory, ignore_errors=True)
+            lock.unlink()
+            removed.append(directory)
+        finally:
+            os.close(fd)
+    for directory in sorted(root.glob(f"{PREFIX}*")):
+        # Made before request directories had lock files: nobody can be using it now.
+        if directory.is_dir() and not _lock_path(directory).exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
+def _claim_directory(root: Path) -> tuple[Path, int]:
+    """A new request directory and the descriptor holding its lock. The lock file comes first,
+    so that a sweep never sees the directory without a lock."""
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=LOCK_SUFFIX, dir=root)
+        lock = Path(name)
+        # Blocking, and short: only a sweep that opened the file in the instant before can hold
+        # it, and it lets go at once when it sees the file is not a dead request's.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _is_file_at(fd, lock):
+            directory = lock.with_name(lock.name.removesuffix(LOCK_SUFFIX))
+            try:
+                directory.mkdir()
+            except FileExistsError:  # an old lock-less directory of that name
+                lock.unlink()
+            else:
+                return directory, fd
+        os.close(fd)  # a sweep took the name in the instant before the lock: pick another
+
+
+def _lock_path(directory: Path) -> Path:
+    return directory.with_name(directory.name + LOCK_SUFFIX)
+
+
+def _is_file_at(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False

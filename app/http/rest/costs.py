@@ -1,18 +1,21 @@
 """What a REST call costs against the client's rate-limit budget, and charging it.
 
-One point per record a call may read or write, the unit GraphQL's cost uses for objects:
+Priced as GraphQL prices the same work (schema/cost): a database round trip weighs 10 points (the
+`@cost(weight: 10)` of every field that reads or writes the database), and each record read or
+written 1 more (an object in a response). So `GET /api/bakeries/1` costs what
+`{ bakery(id: "1") { name } }` costs, 11.
 
 | call | points |
 | --- | --- |
-| `GET /api/{resource}?first=N` | N (default 100, capped by `BATCHERY_MAX_PAGE_SIZE`) |
-| `POST /api/{resource}/bulk` | the number of `records` |
-| `POST /api/bakeries/delete-many` | the number of `ids` |
-| any other call (one record: GET, POST, PATCH, DELETE) | 1 |
+| `GET /api/{resource}?first=N` | 10 + N (N: default 100, capped by `BATCHERY_MAX_PAGE_SIZE`) |
+| `POST /api/{resource}/bulk` | 10 + the number of `records` |
+| `POST /api/bakeries/delete-many` | 10 + the number of `ids` |
+| any other call (one record: GET, POST, PATCH, DELETE) | 11 |
 | `POST /api/batch` | the sum of its calls, charged once before the first runs |
 
-Every call costs at least 1 point, a malformed one too (it is refused after the charge, as it is
-only known to be malformed once read). A call refused by the rate limit costs nothing and gets 429
-with `Retry-After` and the `x-ratelimit-*` headers; no part of it runs.
+A malformed call is charged as a call on one record (it is only known to be malformed once read).
+A call refused by the rate limit costs nothing and gets 429 with `Retry-After` and the
+`x-ratelimit-*` headers; no part of it runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from app.ratelimit import Charge
 
 API = "rest"
 DEFAULT_PAGE = 100  # `first` when a list call leaves it out (resources.py)
+ROUND_TRIP = 10  # the weight of a database round trip in GraphQL's cost (schema/directives.py)
 
 
 def call_cost(
@@ -39,6 +43,13 @@ def call_cost(
     parts = [part for part in path.split("/") if part]
     if parts and parts[0] == "api":
         parts = parts[1:]
+    return ROUND_TRIP + _records(method, parts, query, body, max_page_size)
+
+
+def _records(
+    method: str, parts: list[str], query: Mapping[str, str], body: Any, max_page_size: int
+) -> int:
+    """How many records the call may read or write."""
     if method == "GET" and len(parts) == 1:
         return _page(query.get("first"), max_page_size)
     if method == "POST" and len(parts) == 2 and parts[1] == "bulk":
