@@ -36,7 +36,10 @@ def add_parser(commands: Any, epilog: str) -> None:
         help="say which revision the database is at; exit status 1 when it is behind",
     )
     action.add_argument(
-        "--downgrade", metavar="REVISION", help="go back to REVISION ('base': no tables)"
+        "--downgrade",
+        metavar="REVISION",
+        help="go back to REVISION ('base': no tables), dropping what later revisions added "
+        "(needs --yes)",
     )
     action.add_argument(
         "--autogenerate",
@@ -45,6 +48,9 @@ def add_parser(commands: Any, epilog: str) -> None:
         "(needs -m; read the file before committing it)",
     )
     migrate.add_argument("-m", "--message", help="the new revision's title (with --autogenerate)")
+    migrate.add_argument(
+        "--yes", action="store_true", help="with --downgrade: yes, drop what it drops"
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -77,10 +83,22 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.status:
             state = await schema_state(engine)
-            behind = "" if state.at_head else f", behind: this version needs {state.head}"
-            print(f"migrate: {where} has {state.describe()}{behind}", file=sys.stderr)
+            if not state.known:
+                where_it_stands = f", unknown to this version (newest: {state.head}): a newer one"
+            elif not state.at_head:
+                where_it_stands = f", behind: this version needs {state.head}"
+            else:
+                where_it_stands = ""
+            print(f"migrate: {where} has {state.describe()}{where_it_stands}", file=sys.stderr)
             return 0 if state.at_head else 1
         if args.downgrade:
+            if not args.yes:
+                print(
+                    "migrate: a downgrade drops what the later revisions added, rows included "
+                    "('base': every table and all data); add --yes to go ahead",
+                    file=sys.stderr,
+                )
+                return 2
             done = await downgrade(engine, args.downgrade)
             print(
                 f"migrate: {where} downgraded from {done.before} to {done.after or 'no tables'}",

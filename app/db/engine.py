@@ -81,7 +81,7 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 async def create_tables(engine: AsyncEngine) -> None:
     """The models' tables, made directly (`metadata.create_all`): for tests and scratch databases,
-    where it is several times faster than running the revisions. Served databases get their tables
+    where it is a little faster than running the revisions. Served databases get their tables
     from the migrations (app/db/migrate.py); tests/db/test_migrations.py proves both agree."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)

@@ -16,6 +16,7 @@ checked before commit, the procedure SQLite's documentation gives for altering t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -133,8 +134,6 @@ def autogenerate(message: str, directory: Path | None = None) -> Path:
                 return await conn.run_sync(migration_transaction, write)
         finally:
             await engine.dispose()
-
-    import asyncio
 
     with tempfile.TemporaryDirectory(prefix="batchery-autogenerate-") as scratch:
         path = asyncio.run(run(f"sqlite+aiosqlite:///{scratch}/head.db"))

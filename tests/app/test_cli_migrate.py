@@ -78,7 +78,10 @@ def test_migrate_adopts_an_old_database_and_keeps_its_rows(tmp_path, monkeypatch
 def test_migrate_downgrade_to_base_leaves_no_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BATCHERY_DATA_DIR", str(tmp_path))
     assert main(["migrate"]) == 0
-    assert main(["migrate", "--downgrade", "base"]) == 0
+    assert main(["migrate", "--downgrade", "base"]) == 2
+    assert "add --yes to go ahead" in capsys.readouterr().err
+    assert revision_of(tmp_path / "batchery.db") == head_revision()
+    assert main(["migrate", "--downgrade", "base", "--yes"]) == 0
     assert "to no tables" in capsys.readouterr().err
     with sqlite3.connect(tmp_path / "batchery.db") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -155,3 +158,16 @@ def test_autogenerate_needs_a_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BATCHERY_DATA_DIR", str(tmp_path))
     assert main(["migrate", "--autogenerate"]) == 2
     assert "needs -m MESSAGE" in capsys.readouterr().err
+
+
+def test_status_and_migrate_refuse_a_database_from_a_newer_version(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BATCHERY_DATA_DIR", str(tmp_path))
+    assert main(["migrate"]) == 0
+    with sqlite3.connect(tmp_path / "batchery.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    capsys.readouterr()
+    assert main(["migrate", "--status"]) == 1
+    assert "revision 9999, unknown to this version" in capsys.readouterr().err
+    assert main(["migrate"]) == 2
+    assert "9999, which this Batchery does not have" in capsys.readouterr().err
+    assert revision_of(tmp_path / "batchery.db") == "9999"

@@ -1,8 +1,8 @@
 """The tables come from the Alembic revisions: they build exactly what the models describe, adopt a
 database made before migrations without losing a row, and run once when several workers start.
 
-The test fixtures make their tables with `create_tables` (`metadata.create_all`, several times
-faster): the first two tests here are what makes that equivalent to migrating.
+The test fixtures make their tables with `create_tables` (`metadata.create_all`, a little faster):
+the first two tests here are what makes that equivalent to migrating.
 """
 
 from __future__ import annotations
