@@ -151,6 +151,11 @@ class Settings:
     graphiql: bool = True
     document_cache_size: NonNegative = 512
 
+    # Query cost (schema/cost): the static cost of one operation, and of one request (the sum
+    # of its operations), above which they are refused before running; 0 turns a limit off.
+    max_operation_cost: NonNegative = 500_000
+    max_request_cost: NonNegative = 1_000_000
+
     # Execution.
     # Queries run through a plan compiled once per cached document (schema/compiled); off means
     # graphql-core runs every operation (same results, slower; for comparison and debugging).

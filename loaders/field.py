@@ -19,7 +19,7 @@ batched and each answered right.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine, Hashable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -81,11 +81,13 @@ def batch_field(
     name: str | None = None,
     description: str | None = None,
     deprecation_reason: str | None = None,
+    directives: Sequence[object] = (),
 ) -> Any:
     """A Strawberry field resolved by `fn(parents, [info], **arguments)` for a whole level.
 
     `key` identifies a parent (default: its `pk`). Whether the field holds one child or a list is
-    read from the field's declared type unless `many` says so.
+    read from the field's declared type unless `many` says so. `directives` are schema directives
+    of the field (the schema's cost directives, say).
     """
     signature = inspect.signature(fn)
     params = list(signature.parameters.values())
@@ -130,6 +132,7 @@ def batch_field(
         name=name,
         description=description,
         deprecation_reason=deprecation_reason,
+        directives=directives,
     )
 
 

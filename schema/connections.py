@@ -30,6 +30,7 @@ from app.db.cursors import (
     order_cursor,
 )
 from loaders.field import batch_field
+from schema.directives import DATABASE
 from schema.rows import constructor
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class BakeryConnection:
         bakery_totals,
         key=lambda connection: connection.scope,
         description="Bakeries in the whole list (every page). One statement when asked for.",
+        directives=[DATABASE],
     )
 
 
@@ -112,6 +114,7 @@ class CakeOrderConnection:
         order_totals,
         key=lambda connection: connection.bakery_pk,
         description="The bakery's orders in all (every page). Batched: one statement per level.",
+        directives=[DATABASE],
     )
 
 

@@ -8,6 +8,7 @@ running the operation, and hiding unexpected errors from clients. A faster execu
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     execute,
@@ -38,6 +40,7 @@ from app.settings import Settings
 from loaders.builder import TooManyResults
 from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
+from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
 
 logger = logging.getLogger("batchery.execution")
 
@@ -67,6 +70,10 @@ class PreparedDocument:
     needs: Mapping[str | None, tuple[Need, ...]] = field(default_factory=dict)
     # The compiled plans of this document (filled on first execution; see schema/compiled).
     plans: PlanCache = field(default_factory=PlanCache, compare=False, repr=False)
+    # The cost estimates of its operations, by the variables they depend on (schema/cost).
+    costs: CostCache = field(default_factory=CostCache, compare=False, repr=False)
+    # Set when the document was refused for its cost before validation: the least it costs.
+    refused_cost: int | None = None
 
     def operation_type(self, operation_name: str | None) -> OperationType | None:
         """The type of the operation that would run, or None when it cannot be chosen."""
@@ -91,6 +98,7 @@ class Executor:
         self.scope_rules = ScopeRules(self.graphql_schema)
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
         self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
+        self.cost_analysis = CostAnalysis(cost_model(self.graphql_schema), settings)
 
     def prepare(self, query: str) -> PreparedDocument:
         """Parse and validate `query`, reusing the outcome for the same text (bounded LRU)."""
@@ -109,6 +117,14 @@ class Executor:
             document = parse(query, max_tokens=self.settings.max_query_tokens)
         except GraphQLError as error:
             return PreparedDocument(None, (name_the_setting(error),))
+        limit = self.settings.max_operation_cost
+        floor = self.cost_analysis.floor(document) if limit > 0 else None
+        if floor is not None and floor[0] > limit:
+            # Costed before validation, which takes longer than a refusal may for a few
+            # hundred aliases: whatever its variables, no operation of it could run.
+            cost, variables_lowered_it = floor
+            refusal = self.cost_refusal(cost, at_least=variables_lowered_it)
+            return PreparedDocument(None, (refusal,), refused_cost=cost)
         errors = validate(self.graphql_schema, document, self.rules)
         if errors:
             return PreparedDocument(None, tuple(name_the_setting(error) for error in errors))
@@ -118,6 +134,36 @@ class Executor:
             if isinstance(node, OperationDefinitionNode)
         }
         return PreparedDocument(document, (), operations, self.scope_rules.needs(document))
+
+    def estimate(self, prepared: PreparedDocument, request: GraphQLRequest) -> Estimate | None:
+        """The operation's static cost (cached with the document), or None when the document
+        did not validate or names no such operation."""
+        if prepared.document is None:
+            return None
+        return self.cost_analysis.estimate(
+            prepared.document, prepared.costs, request.operation_name, request.variables
+        )
+
+    def over_cost(self, estimate: Estimate | None) -> GraphQLError | None:
+        """The refusal of an operation whose static cost is over `max_operation_cost`."""
+        limit = self.settings.max_operation_cost
+        if estimate is None or limit <= 0 or estimate.requested <= limit:
+            return None
+        return self.cost_refusal(estimate.requested)
+
+    def cost_refusal(self, cost: int, *, at_least: bool = False) -> GraphQLError:
+        limit = self.settings.max_operation_cost
+        return GraphQLError(
+            f"The operation's cost is {'at least ' if at_least else ''}{cost}, over the limit "
+            f"of {limit} for one operation: ask for fewer items (`first`, `limitTo`) or fewer "
+            "nested lists, or split it (a server limit, set by BATCHERY_MAX_OPERATION_COST).",
+            extensions={
+                "code": "COST_LIMIT_EXCEEDED",
+                "requestedQueryCost": cost,
+                "limit": limit,
+                "setting": "BATCHERY_MAX_OPERATION_COST",
+            },
+        )
 
     async def execute(
         self,
@@ -134,6 +180,9 @@ class Executor:
         )
         if forbidden is not None:
             return ExecutionResult(None, [forbidden])
+        over_cost = self.over_cost(self.estimate(prepared, request))
+        if over_cost is not None:  # before anything runs: not one SQL statement
+            return ExecutionResult(None, [over_cost])
         variables = dict(request.variables) if request.variables is not None else None
         result: Any = None
         if self.compiled is not None:
@@ -195,6 +244,12 @@ class Executor:
             original_error=None,
             extensions={"code": "INTERNAL_SERVER_ERROR"},
         )
+
+
+@functools.cache
+def cost_model(schema: GraphQLSchema) -> CostModel:
+    """One reading of the cost directives per schema (executors are made per app and per test)."""
+    return CostModel(schema)
 
 
 def database_error(fault: DatabaseFault, error: GraphQLError | None = None) -> GraphQLError:

@@ -14,6 +14,7 @@ from loaders.dataloader import SafeDataLoader
 from schema.access import ADMIN, READ, requires
 from schema.audit import AuditEvent, audit_trail
 from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
+from schema.directives import DATABASE, sliced_by
 from schema.enums import Region
 from schema.ids import parse_pk
 from schema.rate_limit import RateLimit, resolve_rate_limit
@@ -81,7 +82,8 @@ def build_bakery_page(page: BakeryPage) -> BakeryConnection:
 class Query:
     @strawberry.field(
         description="All bakeries, or those of one region, ordered by id. "
-        "`first` is capped by a server setting."
+        "`first` is capped by a server setting.",
+        directives=[DATABASE, sliced_by("first")],
     )
     async def bakeries(
         self, info: Info, region: Region | None = strawberry.UNSET, first: int | None = 100
@@ -94,7 +96,8 @@ class Query:
     @strawberry.field(
         description="`bakeries` as a Relay connection: by id, `first` at a time (capped by a "
         "server setting), then the next page with `after: pageInfo.endCursor`. The order and key "
-        "of REST's `GET /api/bakeries?after=`."
+        "of REST's `GET /api/bakeries?after=`.",
+        directives=[DATABASE, sliced_by("first", sized_fields=["edges"])],
     )
     async def bakeries_connection(
         self,
@@ -109,19 +112,23 @@ class Query:
         after_id = key.id if key is not None else 0
         return await shared_read(info, read_bakery_page, build_bakery_page, chosen, after_id, limit)
 
-    @strawberry.field
+    @strawberry.field(directives=[DATABASE])
     async def bakery(self, info: Info, id: strawberry.ID) -> Bakery | None:
         return await load_by_id(info, id, Reader.bakeries_by_id, Bakery.from_row)
 
-    @strawberry.field
+    @strawberry.field(directives=[DATABASE])
     async def cake_order(self, info: Info, id: strawberry.ID) -> CakeOrder | None:
         return await load_by_id(info, id, Reader.orders_by_id, CakeOrder.from_row)
 
-    @strawberry.field
+    # No argument bounds the catalogue: costed as a full page (the server's max page size).
+    @strawberry.field(directives=[DATABASE])
     async def products(self, info: Info) -> list[Product]:
         return await shared_read(info, Reader.products, Product.from_rows)
 
-    @strawberry.field(description="The first baker (lowest id) with this exact last name, or null.")
+    @strawberry.field(
+        description="The first baker (lowest id) with this exact last name, or null.",
+        directives=[DATABASE],
+    )
     async def find_baker(self, info: Info, last_name: str) -> Baker | None:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter
@@ -130,7 +137,7 @@ class Query:
     @strawberry.field(
         description="The newest writes first: who ran each (key id or anonymous) in which HTTP "
         "request. Needs the `admin` scope (and `read`, like every query).",
-        directives=requires(ADMIN),
+        directives=[*requires(ADMIN), DATABASE, sliced_by("first")],
     )
     async def audit_trail(
         self, info: Info, first: int | None = 50, caller: str | None = None

@@ -17,6 +17,12 @@ from strawberry.types import Info
 from loaders.builder import BatchResult, from_sources
 from loaders.field import batch_field
 from schema.connections import CakeOrderConnection, order_after, order_connection
+from schema.directives import (
+    BAKERIES_PER_SUPPLIER,
+    DATABASE,
+    SUPPLIERS_PER_BAKERY,
+    sliced_by,
+)
 from schema.enums import OrderStatus, Region
 from schema.rows import columns, constructor
 
@@ -145,21 +151,28 @@ class Bakery:
         bakery_orders,
         description="Newest first (createdAt desc, then id desc). "
         "1 source -> N results: [] when there are none. Batched.",
+        directives=[DATABASE, sliced_by("limitTo")],
     )
     orders_connection: CakeOrderConnection = batch_field(
         bakery_orders_connection,
         description="`orders` as a Relay connection: newest first, `first` per bakery (capped by "
         "a server setting), then the next page with `after: pageInfo.endCursor`. Batched: one "
         "statement per level, each bakery with its own page.",
+        directives=[DATABASE, sliced_by("first", sized_fields=["edges"])],
     )
-    order_count: int = batch_field(bakery_order_counts, description="Batched aggregate.")
+    order_count: int = batch_field(
+        bakery_order_counts, description="Batched aggregate.", directives=[DATABASE]
+    )
     manager: Baker | None = batch_field(
         bakery_manager,
         description="1 source -> 1 result (sibling relation). "
         "null when the bakery has no manager. Batched.",
+        directives=[DATABASE],
     )
     suppliers: list[Supplier] = batch_field(
-        bakery_suppliers, description="N sources -> N results (many-to-many). Batched."
+        bakery_suppliers,
+        description="N sources -> N results (many-to-many). Batched.",
+        directives=[DATABASE, SUPPLIERS_PER_BAKERY],
     )
 
     @classmethod
@@ -192,9 +205,13 @@ class CakeOrder:
     status: OrderStatus
     created_at: datetime
 
-    bakery: Bakery = batch_field(order_bakery, description="N -> 1. Batched.")
+    bakery: Bakery = batch_field(
+        order_bakery, description="N -> 1. Batched.", directives=[DATABASE]
+    )
     photo: Photo | None = batch_field(
-        order_photo, description="The last photo uploaded for this order, if any. Batched."
+        order_photo,
+        description="The last photo uploaded for this order, if any. Batched.",
+        directives=[DATABASE],
     )
 
     @classmethod
@@ -237,7 +254,7 @@ class Baker:
     first_name: str
     last_name: str
 
-    bakery: Bakery | None = batch_field(baker_bakery)
+    bakery: Bakery | None = batch_field(baker_bakery, directives=[DATABASE])
 
     @classmethod
     def from_optional(cls, row: Row | None) -> Baker | None:
@@ -260,7 +277,9 @@ class Supplier:
     id: strawberry.ID
     name: str
 
-    bakeries: list[Bakery] = batch_field(supplier_bakeries, description="Batched.")
+    bakeries: list[Bakery] = batch_field(
+        supplier_bakeries, description="Batched.", directives=[DATABASE, BAKERIES_PER_SUPPLIER]
+    )
 
     @classmethod
     def from_row(cls, row: Row) -> Supplier:

@@ -14,6 +14,16 @@ from schema.context import Context
 from schema.execution import Executor, GraphQLRequest
 
 
+def without_cost(body: Any) -> Any:
+    """A `/graphql` response (or batch of them) without `extensions.cost`, which every operation
+    carries (tests/app/http/test_cost_limits.py checks it): for tests about something else."""
+    if isinstance(body, list):
+        return [without_cost(element) for element in body]
+    extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "cost"}
+    stripped = {k: v for k, v in body.items() if k != "extensions"}
+    return {**stripped, "extensions": extensions} if extensions else stripped
+
+
 @dataclass
 class Outcome:
     data: Any

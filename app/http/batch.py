@@ -29,6 +29,7 @@ from app.http.faults import log_fault
 from app.http.params import Operation
 from app.settings import Settings
 from schema.context import Context
+from schema.cost import Estimate, OperationCost
 from schema.execution import (
     INTERNAL_ERROR_MESSAGE,
     Executor,
@@ -45,9 +46,10 @@ logger = logging.getLogger("batchery.http")
 class Outcome:
     """What one operation of the request produced.
 
-    `rejected`: a request error (parameters, document, operation name, variables): the operation
-    never ran, so its response has no `data`. `code` goes into `extensions.code` of errors that
-    have none.
+    `rejected`: a request error (parameters, document, operation name, variables, cost): the
+    operation never ran, so its response has no `data`. `code` goes into `extensions.code` of
+    errors that have none. `cost` (when the document validated) goes into `extensions.cost`;
+    `validated`: only costed, not run (`GraphQL-Cost: validate`).
     """
 
     result: ExecutionResult
@@ -55,6 +57,8 @@ class Outcome:
     rejected: bool = False
     bad_parameters: bool = False
     code: str | None = None
+    cost: OperationCost | None = None
+    validated: bool = False
 
     @classmethod
     def refused(
@@ -64,8 +68,9 @@ class Outcome:
         kind: OperationType | None = None,
         *,
         bad_parameters: bool = False,
+        cost: OperationCost | None = None,
     ) -> Outcome:
-        return cls(ExecutionResult(None, errors), kind, True, bad_parameters, code)
+        return cls(ExecutionResult(None, errors), kind, True, bad_parameters, code, cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +81,14 @@ class Planned:
     prepared: PreparedDocument | None = None
     kind: OperationType | None = None
     outcome: Outcome | None = None
-    # What the rate limit charges for it (points), decided before anything runs.
-    requested_cost: int = 0
+    estimate: Estimate | None = None
+
+    @property
+    def requested_cost(self) -> int:
+        """What this operation adds to the request's cost: nothing if it will not run."""
+        if self.outcome is not None or self.estimate is None:
+            return 0
+        return self.estimate.requested
 
 
 def plan(executor: Executor, operation: Operation) -> Planned:
@@ -88,6 +99,10 @@ def plan(executor: Executor, operation: Operation) -> Planned:
             request, outcome=Outcome.refused([error], operation.code, bad_parameters=True)
         )
     prepared = executor.prepare(request.query)
+    if prepared.refused_cost is not None:
+        cost = OperationCost(prepared.refused_cost)
+        outcome = Outcome.refused(list(prepared.errors), "COST_LIMIT_EXCEEDED", cost=cost)
+        return Planned(request, prepared, outcome=outcome)
     if prepared.document is None:
         syntax = any(isinstance(error, GraphQLSyntaxError) for error in prepared.errors)
         code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
@@ -97,7 +112,13 @@ def plan(executor: Executor, operation: Operation) -> Planned:
         error = GraphQLError(_unresolved_operation(prepared, request.operation_name))
         outcome = Outcome.refused([error], "OPERATION_RESOLUTION_FAILURE")
         return Planned(request, prepared, outcome=outcome)
-    return Planned(request, prepared, kind)
+    estimate = executor.estimate(prepared, request)
+    refusal = executor.over_cost(estimate)
+    if refusal is not None and estimate is not None:
+        cost = OperationCost(estimate.requested)
+        outcome = Outcome.refused([refusal], "COST_LIMIT_EXCEEDED", kind, cost=cost)
+        return Planned(request, prepared, kind, outcome, estimate)
+    return Planned(request, prepared, kind, estimate=estimate)
 
 
 def _unresolved_operation(prepared: PreparedDocument, name: str | None) -> str:
@@ -185,11 +206,39 @@ class BatchRunner:
                 error = GraphQLError(
                     INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}
                 )
-                return Outcome(ExecutionResult(None, [error]), item.kind)
+                return Outcome(ExecutionResult(None, [error]), item.kind, cost=_cost(item, None))
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             # Errors before execution began: the variables could not be coerced.
-            return Outcome(result, item.kind, rejected=True, code="BAD_USER_INPUT")
-        return Outcome(result, item.kind)
+            return Outcome(
+                result, item.kind, rejected=True, code="BAD_USER_INPUT", cost=_cost(item, None)
+            )
+        return Outcome(result, item.kind, cost=_cost(item, result))
+
+
+def _cost(item: Planned, result: ExecutionResult | None) -> OperationCost | None:
+    """Requested and, when it ran (`result`), actual cost; None if the document did not cost."""
+    if item.estimate is None:
+        return None
+    if result is None:
+        return OperationCost(item.estimate.requested)
+    assert item.request is not None
+    actual = item.estimate.actual(result.data, item.request.variables)
+    return OperationCost(item.estimate.requested, actual)
+
+
+def validated(planned: list[Planned]) -> list[Outcome]:
+    """`GraphQL-Cost: validate`: each operation's cost, and the refusals a run would meet; nothing
+    is executed."""
+    return [
+        item.outcome
+        or Outcome(
+            ExecutionResult(None, None),
+            item.kind,
+            cost=_cost(item, None),
+            validated=True,
+        )
+        for item in planned
+    ]
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from graphql import GraphQLError, OperationType
@@ -17,7 +16,7 @@ from starlette.responses import Response
 from app.db.audit import AuditEntry
 from app.http import audit
 from app.http.access import caller_of, request_id_of
-from app.http.batch import BatchRunner, Outcome, Planned, plan
+from app.http.batch import BatchRunner, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.media import (
@@ -43,6 +42,12 @@ from app.uploads import UploadSpool
 from schema.context import Context
 
 ALLOWED_METHODS = "GET, POST"
+COST_HEADER = "GraphQL-Cost"
+# A request that is well formed and understood, but whose operations together ask for more work
+# than the server does for one request: 422 Unprocessable Content. Not 413 (the body is not too
+# large), not 400 (nothing is malformed), not 429 (waiting does not help: the same request is
+# refused again).
+REQUEST_COST_STATUS = 422
 # Every method reaches the endpoint, so the others get a JSON 405 rather than Starlette's text.
 ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -100,6 +105,7 @@ async def _respond(
     via_get: bool = False,
 ) -> Response:
     app_state = request.app.state
+    mode = cost_mode(request)
     planned = [plan(app_state.executor, operation) for operation in operations]
     if via_get and any(item.kind is OperationType.MUTATION for item in planned):
         raise RequestError(
@@ -108,34 +114,40 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
-    planned = [dataclasses.replace(item, requested_cost=requested_cost(item)) for item in planned]
-    try:
-        charged = await charge(
-            request,
-            sum(item.requested_cost for item in planned),
-            api="graphql",
-            operations=len(planned),
-        )
-    except Throttled as refusal:  # nothing of the request runs
-        raise RequestError(
-            429,
-            refusal.message,
-            THROTTLED,
-            headers=refusal.headers,
-            extensions=refusal.extensions,
-        ) from None
-    budget = charged.status if charged is not None else None
-    context = Context.create(
-        app_state.engine,
-        app_state.settings,
-        reader=app_state.reader,
-        request=request,
-        caller=caller_of(request),
-        request_id=request_id_of(request),
-        rate_limit=budget,
-    )
-    outcomes = await BatchRunner(app_state.executor, app_state.settings).run(planned, context)
+    settings: Settings = app_state.settings
     metrics: Metrics = app_state.metrics
+    metrics.record_costs(planned)
+    check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
+    budget = None
+    if mode == "validate":  # nothing runs, nothing is charged
+        outcomes = validated(planned)
+    else:
+        try:
+            charged = await charge(
+                request,
+                sum(item.requested_cost for item in planned),
+                api="graphql",
+                operations=len(planned),
+            )
+        except Throttled as refusal:  # nothing of the request runs
+            raise RequestError(
+                429,
+                refusal.message,
+                THROTTLED,
+                headers=refusal.headers,
+                extensions=refusal.extensions,
+            ) from None
+        budget = charged.status if charged is not None else None
+        context = Context.create(
+            app_state.engine,
+            settings,
+            reader=app_state.reader,
+            request=request,
+            caller=caller_of(request),
+            request_id=request_id_of(request),
+            rate_limit=budget,
+        )
+        outcomes = await BatchRunner(app_state.executor, settings).run(planned, context)
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
     forbidden = sum(1 for outcome in outcomes if _refusal_code(outcome) == "FORBIDDEN")
     if forbidden:
@@ -154,12 +166,6 @@ async def _respond(
         return render(formatted, media_type, headers=headers)
     status = _status(outcomes[0], media_type)
     return render(formatted[0], media_type, status, headers)
-
-
-def requested_cost(item: Planned) -> int:
-    """What one operation is charged: nothing when it will not run (it failed to parse or
-    validate), else 1 point until the static cost analysis gives its requested cost."""
-    return 0 if item.outcome is not None else 1
 
 
 def _status(outcome: Outcome, media_type: str) -> int:
@@ -188,7 +194,7 @@ def _audit_entries(
     """One entry per mutation operation that ran (refused ones never wrote anything)."""
     entries = []
     for item, outcome in zip(planned, outcomes, strict=True):
-        if outcome.kind is not OperationType.MUTATION or outcome.rejected:
+        if outcome.kind is not OperationType.MUTATION or outcome.rejected or outcome.validated:
             continue
         assert item.prepared is not None and item.prepared.document is not None
         assert item.request is not None
@@ -203,13 +209,54 @@ def _audit_entries(
     return entries
 
 
+def cost_mode(request: Request) -> str | None:
+    """The `GraphQL-Cost` request header (Hot Chocolate's): `report` (the default: run and
+    report) or `validate` (cost only, run nothing). Anything else is a 400 naming both."""
+    value = request.headers.get(COST_HEADER)
+    if value is None:
+        return None
+    mode = value.strip().lower()
+    if mode not in ("report", "validate"):
+        raise bad_request(
+            f"The {COST_HEADER} header must be `report` (run, and report the cost) or "
+            f"`validate` (report the cost, run nothing), not {value!r}."
+        )
+    return mode
+
+
+def check_request_cost(planned: list[Planned], settings: Settings, metrics: Metrics) -> None:
+    """Refuse the whole request, before anything runs, when its operations together cost more
+    than `max_request_cost` (operations already refused add nothing)."""
+    limit = settings.max_request_cost
+    total = sum(item.requested_cost for item in planned)
+    if limit <= 0 or total <= limit:
+        return
+    metrics.cost_refusals.labels("request").inc(sum(1 for p in planned if p.requested_cost))
+    raise RequestError(
+        REQUEST_COST_STATUS,
+        f"The request's operations cost {total} together, over the limit of {limit} for one "
+        f"request: send fewer or smaller operations, or split the batch (a server limit, set "
+        f"by BATCHERY_MAX_REQUEST_COST). Nothing was run.",
+        "COST_LIMIT_EXCEEDED",
+        extensions={
+            "requestedQueryCost": total,
+            "limit": limit,
+            "setting": "BATCHERY_MAX_REQUEST_COST",
+        },
+    )
+
+
 def format_outcome(outcome: Outcome) -> dict[str, Any]:
     result = outcome.result
-    formatted: dict[str, Any] = {} if outcome.rejected else {"data": result.data}
+    skipped = outcome.rejected or outcome.validated
+    formatted: dict[str, Any] = {} if skipped else {"data": result.data}
     if result.errors:
         formatted["errors"] = [_format_error(error, outcome.code) for error in result.errors]
-    if result.extensions:
-        formatted["extensions"] = result.extensions
+    extensions = dict(result.extensions or {})
+    if outcome.cost is not None:
+        extensions["cost"] = outcome.cost.as_extension()
+    if extensions:
+        formatted["extensions"] = extensions
     return formatted
 
 
@@ -224,6 +271,8 @@ def _format_error(error: GraphQLError, code: str | None) -> dict[str, Any]:
 
 
 def _label(outcome: Outcome) -> str:
+    if outcome.validated:
+        return "validated"
     if outcome.rejected:
         return "rejected"
     return "error" if outcome.result.errors else "ok"

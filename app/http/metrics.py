@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from graphql import OperationType
 from prometheus_client import (
@@ -24,12 +25,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+if TYPE_CHECKING:
+    from app.http.batch import Planned
+
 # `*_created` timestamps double the exposition for no use here. (prometheus_client leaves this
 # function unannotated, hence the ignore; mypy strict refuses the call otherwise.)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200)
+# Static operation cost (schema/cost): a hello is 0, a small page ~100, the default limit 500k.
+COST_BUCKETS = (0, 10, 100, 1_000, 10_000, 100_000, 500_000, 1_000_000, 10_000_000)
 UNMATCHED_PATH = "unmatched"
 
 
@@ -75,6 +81,21 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.operation_cost = Histogram(
+            "batchery_graphql_operation_cost",
+            "Static cost of each GraphQL operation that validated (schema/cost), before it "
+            "runs or is refused.",
+            buckets=COST_BUCKETS,
+            registry=self.registry,
+        )
+        self.cost_refusals = Counter(
+            "batchery_graphql_cost_refused_operations",
+            "GraphQL operations refused for their cost before running, by the limit they met "
+            "(operation: BATCHERY_MAX_OPERATION_COST; request: BATCHERY_MAX_REQUEST_COST).",
+            ["limit"],
+            registry=self.registry,
+        )
+
         self.throttled_requests = Counter(
             "batchery_throttled_requests",
             "Requests refused by the rate limit (429), by API (graphql, rest).",
@@ -113,6 +134,20 @@ class Metrics:
             label = kind.value if kind is not None else "unknown"
             self.graphql_operations.labels(label, outcome).inc()
         self.batch_size.observe(size)
+
+    def record_costs(self, planned: Iterable[Planned]) -> None:
+        """The requested cost of each operation that has one; those over the operation limit."""
+        refused = 0
+        for item in planned:
+            outcome = item.outcome
+            if item.estimate is not None:
+                self.operation_cost.observe(item.estimate.requested)
+            elif outcome is not None and outcome.cost is not None:  # refused before validation
+                self.operation_cost.observe(outcome.cost.requested)
+            if outcome is not None and outcome.code == "COST_LIMIT_EXCEEDED":
+                refused += 1
+        if refused:
+            self.cost_refusals.labels("operation").inc(refused)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -35,9 +35,13 @@ from schema.bulk.inputs import (
     to_record,
 )
 from schema.bulk.outputs import BakeryBatchResponse, CakeOrderBatchResponse
+from schema.directives import DATABASE, sliced_by
 from schema.types import CakeOrder
 
 RETRYABLE = frozenset({ErrorCode.INTERNAL, ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.DATABASE_BUSY})
+
+# Sized by the records sent: the write is charged per record, `results` has one item per record.
+PER_RECORD = [DATABASE, sliced_by("request.records", sized_fields=["results"])]
 
 
 async def run_batch(
@@ -65,7 +69,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of bakeries: every record validated first, "
         "then written per `options` (atomic, continueOnError, validateOnly, returnRecords).",
-        directives=requires(BULK),
+        directives=[*requires(BULK), *PER_RECORD],
     )
     async def batch_bakeries(self, info: Info, request: BakeryBatchRequest) -> BakeryBatchResponse:
         records = [to_record(record) for record in request.records]
@@ -77,7 +81,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of cake orders: every record validated "
         "first, then written per `options`; bakeryId must name an existing bakery.",
-        directives=requires(BULK),
+        directives=[*requires(BULK), *PER_RECORD],
     )
     async def batch_cake_orders(
         self, info: Info, request: CakeOrderBatchRequest
@@ -89,7 +93,8 @@ class BulkMutation:
         return CakeOrderBatchResponse.build(response)
 
     @strawberry.mutation(
-        description="Delete by ids (max per batch applies).", directives=requires(BULK)
+        description="Delete by ids (max per batch applies).",
+        directives=[*requires(BULK), DATABASE, sliced_by("ids", sized_fields=["results"])],
     )
     async def delete_many_bakeries(
         self,
@@ -105,7 +110,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="All-or-nothing: checks and decrements product stock and creates the "
         "orders in one transaction.",
-        directives=requires(BULK),
+        directives=[*requires(BULK), DATABASE, sliced_by("orders")],
     )
     async def place_orders(self, info: Info, orders: list[PlaceOrderInput]) -> list[CakeOrder]:
         lines = [OrderLine(o.bakery_id, o.product_id, o.quantity, o.written_phrase) for o in orders]

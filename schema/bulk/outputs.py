@@ -11,6 +11,7 @@ import strawberry
 from app.bulk import BatchMeta as EngineMeta
 from app.bulk import BatchResponse, Operation
 from app.bulk import RecordError as EngineError
+from schema.directives import ERRORS_PER_RECORD
 from schema.types import Bakery, CakeOrder
 
 
@@ -52,7 +53,7 @@ class BakeryBatchResult:
     index: int = strawberry.field(description="Position of the record in the request.")
     id: strawberry.ID | None
     success: bool
-    errors: list[RecordError]
+    errors: list[RecordError] = strawberry.field(directives=[ERRORS_PER_RECORD])
     data: Bakery | None = strawberry.field(
         description="Only when options.returnRecords is true and the record was written."
     )
@@ -86,7 +87,7 @@ class CakeOrderBatchResult:
     index: int
     id: strawberry.ID | None
     success: bool
-    errors: list[RecordError]
+    errors: list[RecordError] = strawberry.field(directives=[ERRORS_PER_RECORD])
     data: CakeOrder | None
     created: bool | None
 

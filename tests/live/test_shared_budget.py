@@ -24,6 +24,7 @@ BATCHERY = str(Path(sys.executable).with_name("batchery"))
 STARTED = "Application startup complete"
 START_TIMEOUT_SECONDS = 60
 QUERY = '{ bakery(id: "1") { name } }'
+QUERY_COST = 11  # a database read (10) returning one object (1): README, Query cost
 
 
 class Worker:
@@ -83,7 +84,7 @@ def workers(tmp_path: Path) -> Iterator[tuple[Worker, Worker]]:
         "BATCHERY_DATA_DIR": str(tmp_path),
         "BATCHERY_LOG_LEVEL": "info",
         "BATCHERY_RATE_LIMIT_ENABLED": "true",
-        "BATCHERY_RATE_LIMIT": "4/hour",
+        "BATCHERY_RATE_LIMIT": f"{4 * QUERY_COST}/hour",
         "BATCHERY_RATE_LIMIT_STORAGE": REDIS_URL,
         # This test's own keys: other tests and other runs sharing the Redis never interfere.
         "BATCHERY_RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
@@ -120,12 +121,14 @@ def test_two_workers_sharing_redis_spend_one_budget(workers):
         answers = [ask(one), ask(two), ask(one), ask(two)]
         assert [a.status_code for a in answers] == [200] * 4
         # Each worker saw what the other had spent.
-        assert [a.headers["x-ratelimit-used"] for a in answers] == ["1", "2", "3", "4"]
-        assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["3", "2", "1", "0"]
+        used = [str(n * QUERY_COST) for n in (1, 2, 3, 4)]
+        remaining = [str(n * QUERY_COST) for n in (3, 2, 1, 0)]
+        assert [a.headers["x-ratelimit-used"] for a in answers] == used
+        assert [a.headers["x-ratelimit-remaining"] for a in answers] == remaining
 
         for worker in (one, two):
             refused = ask(worker)
             assert refused.status_code == 429
             assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
             assert int(refused.headers["retry-after"]) > 0
-            assert refused.headers["x-ratelimit-used"] == "4"
+            assert refused.headers["x-ratelimit-used"] == str(4 * QUERY_COST)

@@ -27,10 +27,10 @@ def test_the_rule_is_in_the_sdl():
     assert 'type Query @requiresScopes(scopes: ["read"])' in sdl
     for field in ("batchBakeries", "batchCakeOrders", "deleteManyBakeries", "placeOrders"):
         line = next(line for line in sdl.splitlines() if line.strip().startswith(field + "("))
-        assert line.endswith('@requiresScopes(scopes: ["bulk"])'), line
+        assert '@requiresScopes(scopes: ["bulk"])' in line, line
     for field in ("addMoney", "uploadOrderPhoto"):
         line = next(line for line in sdl.splitlines() if line.strip().startswith(field + "("))
-        assert line.endswith('@requiresScopes(scopes: ["write"])'), line
+        assert '@requiresScopes(scopes: ["write"])' in line, line
 
 
 @pytest.mark.parametrize(

@@ -101,8 +101,10 @@ class Context:
 
 
 SCHEMA = strawberry.Schema(query=Query)
-COMPILED = Executor(SCHEMA, Settings())
-CORE = Executor(SCHEMA, Settings(compiled_execution=False))
+# A schema without cost directives: every list costs a full page, which these odd-value cases
+# need not be limited by (the cost limit is tested in test_cost.py).
+COMPILED = Executor(SCHEMA, Settings(max_operation_cost=0))
+CORE = Executor(SCHEMA, Settings(max_operation_cost=0, compiled_execution=False))
 
 QUERIES = [
     "{ items { name } }",

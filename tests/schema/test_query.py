@@ -127,7 +127,9 @@ async def test_region_filter_rejects_unknown_regions(read_engine):
 
 
 async def test_depth_limit_is_an_error_naming_the_limit(read_engine):
-    deep = "{ bakeries { suppliers { bakeries { suppliers { bakeries { id } } } } } }"
+    # Deep but cheap: a query over the cost limit whatever its variables is refused for its cost
+    # before validation (tests/schema/test_cost.py).
+    deep = '{ bakery(id: "1") { manager { bakery { manager { bakery { id } } } } } }'
     outcome = await run(read_engine, deep, settings=Settings(max_query_depth=3))
     assert outcome.data is None
     assert "exceeds maximum operation depth of 3" in outcome.errors[0]["message"]
