@@ -2,7 +2,7 @@
 with the number of clients.
 
 `limits`' own MemoryStorage sweeps every counter after every increment once the event loop has
-turned. Measured (`python -m benchmarks.ratelimit_memory`): 0.07 ms per charge with 1,000 clients
+turned. Measured (`python -m benchmarks.ratelimit`): 0.07 ms per charge with 1,000 clients
 in the window, 0.9 ms with 10,000, 3.0 ms with 30,000; these counters stay near 0.01 ms. Else a
 client rotating its key, or its addresses, would make every request slower for every client.
 Here a counter that has expired is dropped when it is next read, and a sweep runs only when the

@@ -46,6 +46,19 @@ class AtLeast:
 
 
 @dataclass(frozen=True, slots=True)
+class Above:
+    """A strict lower bound, for durations: `Annotated[float, Above(0)]`."""
+
+    minimum: float
+
+    def check(self, variable: str, value: Any) -> None:
+        if value <= self.minimum:
+            raise SettingsError(
+                f"{variable} must be more than {_number(self.minimum)}, got {value!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class AtMost:
     """A number's upper bound: `Annotated[int, AtLeast(1), AtMost(32_766)]`."""
 
@@ -106,7 +119,7 @@ class ClientKey:
 # The bounds most settings need, so that declaring one is one line.
 Positive = Annotated[int, AtLeast(1)]
 NonNegative = Annotated[int, AtLeast(0)]
-PositiveFloat = Annotated[float, AtLeast(0.001)]
+PositiveFloat = Annotated[float, Above(0)]
 NonNegativeFloat = Annotated[float, AtLeast(0)]
 
 
@@ -181,8 +194,9 @@ class Settings:
     # Rate limiting by cost (app/ratelimit.py; README "Rate limits"). Off by default: the right
     # budget and the right client identity depend on the deployment (workers, proxy, Redis).
     rate_limit_enabled: bool = False
-    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day").
-    rate_limit: Annotated[str, RateLimitBudget()] = "10000/minute"
+    # Points per window, in the `limits` library's notation ("N/second|minute|hour|day"). Twice
+    # max_request_cost a minute: any request the cost limits allow can run, with room to spare.
+    rate_limit: Annotated[str, RateLimitBudget()] = "2000000/minute"
     # Empty: each worker counts in its own memory. `redis://host:port[/db]`: one shared budget.
     rate_limit_storage: Annotated[str, RateLimitStorage()] = ""
     # Keys in the shared storage start with this, so deployments (and tests) sharing one Redis

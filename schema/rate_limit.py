@@ -34,7 +34,8 @@ class RateLimit:
     )
     limit: int = strawberry.field(description="Points per window.")
     remaining: int = strawberry.field(
-        description="Points left in the window once this request was charged."
+        description="Points left in the window once this request was charged (before what its "
+        "operations did not use is given back; the x-ratelimit-remaining header is after)."
     )
     used: int = strawberry.field(description="Points spent in the window, this request included.")
     reset_at: datetime = strawberry.field(

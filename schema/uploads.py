@@ -63,7 +63,9 @@ class UploadMutation:
         try:
             row = await store_photo(info.context.engine, store, pk, file)
         except NotAnImage as refused:
-            raise GraphQLError(f"file: {refused}", extensions={"code": "BAD_USER_INPUT"}) from None
+            raise GraphQLError(
+                f"file: {refused}", extensions={"code": "BAD_USER_INPUT", "argument": "file"}
+            ) from None
         if row is None:
             raise order_not_found(order_id)
         return Photo.from_row(row)

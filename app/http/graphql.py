@@ -36,7 +36,14 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
-from app.http.throttle import THROTTLED, Throttled, charge, rate_headers, throttle_status
+from app.http.throttle import (
+    THROTTLED,
+    Throttled,
+    charge,
+    rate_headers,
+    refund,
+    throttle_status,
+)
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -148,6 +155,10 @@ async def _respond(
             rate_limit=budget,
         )
         outcomes = await BatchRunner(app_state.executor, settings).run(planned, context)
+        # Shopify's refund: what the operations did not use (lists shorter than requested) goes
+        # back to the budget, and the headers and throttle status say what is left after it.
+        charged = await refund(request, charged, unused_points(planned, outcomes))
+        budget = charged.status if charged is not None else None
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
     forbidden = sum(1 for outcome in outcomes if _refusal_code(outcome) == "FORBIDDEN")
     if forbidden:
@@ -166,6 +177,21 @@ async def _respond(
         return render(formatted, media_type, headers=headers)
     status = _status(outcomes[0], media_type)
     return render(formatted[0], media_type, status, headers)
+
+
+def unused_points(planned: list[Planned], outcomes: list[Outcome]) -> int:
+    """What the operations that were charged did not use: requested minus actual cost, and the
+    whole requested cost of one that was charged but never ran (its variables did not coerce)."""
+    points = 0
+    for item, outcome in zip(planned, outcomes, strict=True):
+        cost = outcome.cost
+        if item.outcome is not None or cost is None:
+            continue  # never charged, or never costed
+        if cost.actual is not None:
+            points += max(0, cost.requested - cost.actual)
+        elif outcome.rejected:
+            points += cost.requested
+    return points
 
 
 def _status(outcome: Outcome, media_type: str) -> int:

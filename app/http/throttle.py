@@ -82,8 +82,8 @@ async def charge(request: Request, cost: int, *, api: str, operations: int = 1) 
 async def refund(request: Request, charged: Charge | None, points: int) -> Charge | None:
     """Give back `points` the request was charged but did not use; the charge, up to date."""
     limiter = limiter_of(request)
-    if limiter is None or charged is None or points <= 0:
-        return charged
+    if limiter is None or charged is None or charged.status is None or points <= 0:
+        return charged  # nothing to give back to (a storage that failed counted nothing)
     status = await limiter.give_back(charged, points)
     return Charge(charged.key, charged.cost - points, charged.allowed, status)
 

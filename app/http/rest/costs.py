@@ -31,10 +31,11 @@ from starlette.responses import Response
 from app.http.rest.io import Handler, HttpError
 from app.http.throttle import THROTTLED, Throttled, charge, with_rate_headers
 from app.ratelimit import Charge
+from schema.directives import DATABASE
 
 API = "rest"
 DEFAULT_PAGE = 100  # `first` when a list call leaves it out (resources.py)
-ROUND_TRIP = 10  # the weight of a database round trip in GraphQL's cost (schema/directives.py)
+ROUND_TRIP = DATABASE.weight  # a database round trip, as GraphQL's cost weighs it
 
 
 def call_cost(

@@ -76,7 +76,7 @@ async def test_what_is_not_an_image_is_refused_and_nothing_is_stored(
     answer = await post_upload(client, content, filename, claimed)
     assert answer["data"] is None
     (error,) = answer["errors"]
-    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "file"}
     assert error["message"] == (
         "file: a photo must be a PNG, JPEG, WebP or GIF image, recognised from its bytes; "
         f"{filename!r} is none of these, whatever its name or declared type say"

@@ -175,6 +175,56 @@ async def test_a_get_query_is_charged_and_refused_like_a_post(app_client, engine
         assert "retry-after" in refused.headers
 
 
+# ---- refunds ----
+
+# On the test database (6 bakeries) it asks for 100 and gets 6: requested 10 + 100, actual 10 + 6.
+PAGE = "{ bakeries(first: 100) { name } }"
+PAGE_REQUESTED, PAGE_ACTUAL = 110, 16
+
+
+async def test_what_an_operation_did_not_use_is_given_back(app_client):
+    async with app_client(**limited("200/minute")) as client:
+        response = await client.post("/graphql", json={"query": PAGE})
+        assert response.status_code == 200
+        cost = response.json()["extensions"]["cost"]
+        assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (
+            PAGE_REQUESTED,
+            PAGE_ACTUAL,
+        )
+        assert numbers(response) == (200, 200 - PAGE_ACTUAL, PAGE_ACTUAL)
+        assert cost["throttleStatus"]["currentlyAvailable"] == 200 - PAGE_ACTUAL
+        # The refund is what lets the next one in: charged 110 up front against 184 left.
+        again = await client.post("/graphql", json={"query": PAGE})
+        assert again.status_code == 200
+        assert numbers(again)[2] == 2 * PAGE_ACTUAL
+
+
+async def test_the_rate_limit_field_shows_the_charge_before_the_refund(app_client):
+    async with app_client(**limited("1000/minute")) as client:
+        response = await client.post("/graphql", json=[{"query": PAGE}, {"query": RATE_LIMIT}])
+    rate_limit = response.json()[1]["data"]["rateLimit"]
+    assert rate_limit["used"] == PAGE_REQUESTED + RATE_LIMIT_COST
+    assert numbers(response)[2] == PAGE_ACTUAL + RATE_LIMIT_COST
+
+
+async def test_an_operation_whose_variables_do_not_coerce_is_given_back_whole(app_client):
+    query = "query($id: ID!) { bakery(id: $id) { name } }"
+    async with app_client(**limited("100/minute")) as client:
+        response = await client.post("/graphql", json=[{"query": query}, {"query": QUERY}])
+        assert response.status_code == 200
+        first, _ = response.json()
+        assert first["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert numbers(response)[2] == QUERY_COST
+
+
+async def test_rest_and_graphql_spend_one_budget(app_client):
+    async with app_client(**limited(f"{2 * QUERY_COST}/minute")) as client:
+        assert (await client.get("/api/bakeries/1")).status_code == 200  # 11, as QUERY
+        graphql = await client.post("/graphql", json={"query": QUERY})
+        assert (graphql.status_code, numbers(graphql)[2]) == (200, 2 * QUERY_COST)
+        assert (await client.get("/api/bakeries/1")).status_code == 429
+
+
 # ---- who the client is ----
 
 
