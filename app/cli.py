@@ -194,6 +194,8 @@ def _shown_url(settings: Settings) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     from app.db.migrate import MigrationError
@@ -216,6 +218,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except MigrationError as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
+    # uvicorn drains on SIGTERM, then raises the signal again with the handler it found: with
+    # this one the process ends with status 0 (a drained stop is a clean exit), not killed by it.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     print(
         f"Batchery: GraphiQL and the API at http://{args.host}:{args.port}/graphql", file=sys.stderr
     )
@@ -227,6 +232,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         reload=args.reload,
         log_level=settings.log_level,
+        # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )
     return 0
 

@@ -176,6 +176,14 @@ class Settings:
     # Move the objects alive after start-up out of the garbage collector's way (app/memory.py).
     gc_freeze: bool = True
 
+    # Runtime guards (README: Runtime guards).
+    # Result nodes (objects and list items) one operation may build; 0 = no limit.
+    max_result_nodes: NonNegative = 250_000
+    # Seconds a request's operations may run; then they are cancelled (TIMEOUT). 0 = no deadline.
+    execution_timeout_seconds: NonNegativeFloat = 30.0
+    # On SIGTERM, in-flight requests get this long to finish before the process exits.
+    shutdown_grace_seconds: NonNegative = 30
+
     # Bulk operations.
     bulk_enabled: bool = True
     max_records_per_batch: Positive = 200

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from app.db.migrate import upgrade
 from app.db.seed import SeedSize, seed
 from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
 from benchmarks.report import Row, Run, markdown, target_values
-from benchmarks.scenarios import Scenario, all_scenarios
+from benchmarks.scenarios import Request, Scenario, all_scenarios
 from benchmarks.servers import ROOT, Server, make_servers
 
 SERVERS = ["batchery", "baseline", "floor"]
@@ -168,6 +169,9 @@ def verify(servers: dict[str, Server], scenarios: list[Scenario]) -> dict[tuple[
         answers: dict[str, bytes] = {}
         for name, server in servers.items():
             row = rows[(scenario.name, name)] = Row(scenario.name, name, scenario.ops_per_request)
+            if scenario.only is not None and name not in scenario.only:
+                row.failed = f"not run ({', '.join(scenario.only)} only)"
+                continue
             server.wait_idle()
             before = server.statements()
             try:
@@ -180,7 +184,7 @@ def verify(servers: dict[str, Server], scenarios: list[Scenario]) -> dict[tuple[
             row.sql_per_request = server.statements() - before
             if (
                 row.failed is None
-                and scenario.kind == "wrk"
+                and scenario.kind != "upload"
                 and not scenario.name.startswith("multi")
             ):
                 answers[name] = orjson.dumps(orjson.loads(body))
@@ -224,13 +228,18 @@ def _problem(status: int, body: bytes, scenario: Scenario) -> str | None:
 
 def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, warm: bool) -> Run:
     url = server.url + "/graphql"
-    if warm and config.warmup > 0 and scenario.kind == "wrk":
+    if warm and config.warmup > 0 and scenario.kind != "upload":
         _load(url, scenario, config.warmup, config, workdir)
     server.wait_idle()
     cpu_before = server.cpu_seconds()
     increases: list[float] = []
     if scenario.kind == "wrk":
         result = _load(url, scenario, config.seconds, config, workdir)
+    elif scenario.kind == "alongside":
+        assert scenario.background is not None
+        with Background(url, scenario.background) as background:
+            result = _load(url, scenario, config.seconds, config, workdir)
+        print(f"bench: {background.completed} background requests ran alongside")
     else:
         seconds: list[float] = []
         failures = 0
@@ -262,6 +271,33 @@ def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, w
         cpu,
         max(increases) if increases else None,
     )
+
+
+class Background:
+    """Sends one request again and again, one at a time, in a thread, until the block ends."""
+
+    def __init__(self, url: str, request: Request) -> None:
+        self.url = url
+        self.request = request
+        self.completed = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=300) as client:
+            while not self.stopping.is_set():
+                response = client.post(
+                    self.url, content=self.request.body, headers=self.request.headers
+                )
+                self.completed += response.status_code == 200
+
+    def __enter__(self) -> Background:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        self.thread.join()
 
 
 def _load(

@@ -18,6 +18,17 @@ HELLO = "{ __typename }"
 SMALL = "{ bakeries(first: 10) { name orders(limitTo: 5) { id writtenPhrase } } }"
 BIG = "{ bakeries { name orders(limitTo: 50) { id writtenPhrase } } }"
 DEEP = "{ bakeries { suppliers { bakeries { orders { id } } } } }"
+# The heaviest query of this shape the default limits allow on the demo data (50 x 200): cost
+# 4 x 120,560 = 482,240 (BATCHERY_MAX_OPERATION_COST is 500,000), 4 x 20,050 = 80,200 nodes, ~8 MB.
+HEAVY = (
+    "{ "
+    + " ".join(
+        f"a{i}: bakeries(first: 50) {{ orders(limitTo: 200) {{ id writtenPhrase currentTotal "
+        "status createdAt externalId bakery { name region } } }"
+        for i in range(4)
+    )
+    + " }"
+)
 UPLOAD = (
     'mutation($file: Upload!) { uploadOrderPhoto(orderId: "1", file: $file) { id size sha256 } }'
 )
@@ -58,11 +69,15 @@ class Request:
 class Scenario:
     name: str
     description: str
-    kind: Literal["wrk", "upload"] = "wrk"
+    # alongside: `request` under load while `background` is sent again and again (one at a time)
+    kind: Literal["wrk", "upload", "alongside"] = "wrk"
     ops_per_request: int = 1
     # Needs the contract's transport (JSON-array batches or multipart), not only JSON objects.
     transport: bool = False
     request: Request = field(default_factory=lambda: Request({}))
+    background: Request | None = None
+    # The servers it is meant for (None: all).
+    only: tuple[str, ...] | None = None
 
 
 def json_request(payload: object) -> Request:
@@ -131,6 +146,14 @@ def all_scenarios(upload_mebibytes: int = 100) -> list[Scenario]:
             "deep",
             "bakeries > suppliers > bakeries > orders",
             request=json_request({"query": DEEP}),
+        ),
+        Scenario(
+            "alongside",
+            "`small` while the heaviest allowed query (cost 482,240, 80,200 nodes) runs in a loop",
+            kind="alongside",
+            request=json_request({"query": SMALL}),
+            background=json_request({"query": HEAVY}),
+            only=("batchery",),
         ),
         Scenario(
             "batch20",

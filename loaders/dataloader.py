@@ -4,6 +4,12 @@ graphql-core cancels sibling field tasks when a non-null field fails. A plain Da
 a *cancelled* future in its cache (awaiting a future from a cancelled task cancels the future),
 which every later load of that key would get. This subclass binds the running loop, shields the
 shared future from any one waiter's cancellation, and drops a cancelled future if one is found.
+
+aiodataloader runs each batch in a task of its own, which nobody would cancel when the request that
+asked for it is abandoned (deadline, client gone): its SQL would run on. So every batch task is
+registered in the request's `InFlight` while it runs, and `InFlight.cancel()` stops them (asyncpg
+then cancels the statement on the server); the keys of a cancelled batch get cancelled futures,
+so whoever still waits on them is cancelled too rather than waiting forever.
 """
 
 from __future__ import annotations
@@ -20,6 +26,25 @@ V = TypeVar("V")
 BatchLoadFn = Callable[[list[K]], Coroutine[Any, Any, Sequence[V | BaseException]]]
 
 
+class InFlight:
+    """The batch loads running for one request (all its loader sets), so it can stop them."""
+
+    __slots__ = ("closed", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    def cancel(self, *, close: bool = True) -> None:
+        """Cancel every batch still running; with `close`, those that would start later too."""
+        self.closed = self.closed or close
+        for task in list(self.tasks):
+            # Once only: a second cancellation would interrupt the clean-up of the first (the
+            # driver's request to the server to cancel the statement, the connection's return).
+            if not task.cancelling():
+                task.cancel()
+
+
 class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
     def __init__(
         self,
@@ -27,9 +52,26 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
         *,
         max_batch_size: int | None = None,
         cache_key: Callable[[K], Hashable] | None = None,
+        inflight: InFlight | None = None,
     ) -> None:
+        inflight = inflight if inflight is not None else InFlight()
+
+        async def tracked(keys: list[K]) -> Sequence[V | BaseException]:
+            task = asyncio.current_task()
+            assert task is not None
+            try:
+                if inflight.closed:
+                    raise asyncio.CancelledError
+                inflight.tasks.add(task)
+                return await batch_load_fn(keys)
+            except asyncio.CancelledError:
+                self._abandon(keys)
+                raise
+            finally:
+                inflight.tasks.discard(task)
+
         super().__init__(
-            cast(Any, batch_load_fn),
+            cast(Any, tracked),
             max_batch_size=max_batch_size,
             get_cache_key=cache_key,
             loop=asyncio.get_running_loop(),
@@ -59,6 +101,13 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
                 # `wait` never cancels the shared future, even when this task is cancelled.
                 await asyncio.wait((future,))
         return [_outcome(future) for future in futures]
+
+    def _abandon(self, keys: list[K]) -> None:
+        for key in keys:
+            cache_key = self.get_cache_key(key)
+            future = self._cache.pop(cache_key, None)
+            if future is not None and not future.done():
+                future.cancel()
 
     def _shared_future(self, key: K) -> asyncio.Future[V]:
         cached = self._cache.get(self.get_cache_key(key))

@@ -21,24 +21,33 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional
 
 from loaders.builder import BatchResult, KeyFn, default_key, distribute
-from loaders.dataloader import SafeDataLoader
+from loaders.dataloader import InFlight, SafeDataLoader
 
 BatchFn = Callable[..., Coroutine[Any, Any, BatchResult[Any] | Mapping[Any, Any]]]
 
 
 class LoaderRegistry:
-    """The loaders of one request (or one mutation): made on first use, then reused."""
+    """The loaders of one request (or one mutation): made on first use, then reused.
 
-    def __init__(self, max_batch_size: int | None = None) -> None:
+    `inflight` is shared by every registry of one request (see `fresh`), so the request can stop
+    all the batches it started, whichever loaders they belong to.
+    """
+
+    def __init__(self, max_batch_size: int | None = None, inflight: InFlight | None = None) -> None:
         self.max_batch_size = max_batch_size
+        self.inflight = inflight if inflight is not None else InFlight()
         self._loaders: dict[Hashable, SafeDataLoader[Any, Any]] = {}
+
+    def fresh(self) -> LoaderRegistry:
+        """Empty loaders for the same request (a mutation's own, or after a write)."""
+        return LoaderRegistry(self.max_batch_size, self.inflight)
 
     def get(
         self, key: Hashable, make: Callable[[], SafeDataLoader[Any, Any]]
@@ -52,10 +61,6 @@ class LoaderRegistry:
     def count(self) -> int:
         # A property, not __len__: an empty registry must never be falsy (`loaders or new()`).
         return len(self._loaders)
-
-
-class HasLoaders(Protocol):
-    loaders: LoaderRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +166,9 @@ def _make_loader(
         return distribute(outcome, parents, spec.key, many=many, field_name=spec.field_name)
 
     registry: LoaderRegistry = info.context.loaders
-    return SafeDataLoader(load, max_batch_size=registry.max_batch_size, cache_key=spec.key)
+    return SafeDataLoader(
+        load, max_batch_size=registry.max_batch_size, cache_key=spec.key, inflight=registry.inflight
+    )
 
 
 def _freeze(value: Any) -> Hashable:

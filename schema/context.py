@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,10 @@ class Context:
     request_id: str | None = None
     # The client's rate-limit budget once this request was charged; None when limits are off.
     rate_limit: RateLimitStatus | None = None
+    # What waits until the request's results and loaders are no longer held (the transport runs
+    # it once the response is rendered); shared by every context of one request.
+    # (None: nobody will; then nothing waits.)
+    after_answer: list[Callable[[], None]] | None = None
 
     @classmethod
     def create(
@@ -42,6 +47,7 @@ class Context:
         caller: Caller = INTERNAL,
         request_id: str | None = None,
         rate_limit: RateLimitStatus | None = None,
+        after_answer: list[Callable[[], None]] | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -54,12 +60,18 @@ class Context:
             caller=caller,
             request_id=request_id,
             rate_limit=rate_limit,
+            after_answer=after_answer,
         )
 
     def renew_loaders(self) -> None:
         """Start over with empty loaders: what the current ones cached may predate a write.
         Operations already running keep the loaders they hold."""
-        self.loaders = LoaderRegistry(self.settings.loader_max_batch_size)
+        self.loaders = self.loaders.fresh()
+
+    def cancel_loads(self, *, close: bool = True) -> None:
+        """Cancel the batch loads this request still runs (all its loader sets, those of its
+        mutations included); with `close`, those that would start later too."""
+        self.loaders.inflight.cancel(close=close)
 
     def with_fresh_loaders(self) -> Context:
         """The same context with loaders of its own: what each mutation operation gets."""
@@ -67,10 +79,11 @@ class Context:
             engine=self.engine,
             reader=self.reader,
             settings=self.settings,
-            loaders=LoaderRegistry(self.settings.loader_max_batch_size),
+            loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
             caller=self.caller,
             request_id=self.request_id,
             rate_limit=self.rate_limit,
+            after_answer=self.after_answer,
         )

@@ -41,6 +41,7 @@ from loaders.builder import TooManyResults
 from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
+from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
 
@@ -183,31 +184,60 @@ class Executor:
         over_cost = self.over_cost(self.estimate(prepared, request))
         if over_cost is not None:  # before anything runs: not one SQL statement
             return ExecutionResult(None, [over_cost])
+        budget = NodeBudget(self.settings.max_result_nodes)
+        try:
+            result = await self._execute(prepared, request, context, root_value, budget)
+        except NodeLimitExceeded as exceeded:
+            # Whatever was built is dropped here, with the frames that held it.
+            return ExecutionResult(None, [exceeded.as_graphql_error()])
+        finally:
+            # A large result holds the garbage collector off until it is gone: when the context
+            # knows when that is (the transport runs `after_answer` once it rendered), until then.
+            after_answer = getattr(context, "after_answer", None)
+            if budget.holds_collector and after_answer is not None:
+                after_answer.append(budget.close)
+            else:
+                budget.close()
+        if result.errors:
+            result.errors = [self.mask(error) for error in result.errors]
+        return result
+
+    async def _execute(
+        self,
+        prepared: PreparedDocument,
+        request: GraphQLRequest,
+        context: Any,
+        root_value: Any,
+        budget: NodeBudget,
+    ) -> ExecutionResult:
+        document = prepared.document
+        assert document is not None
         variables = dict(request.variables) if request.variables is not None else None
         result: Any = None
         if self.compiled is not None:
             result = await self.compiled.execute(
-                prepared.document,
+                document,
                 prepared.plans,
                 root_value=root_value,
                 context=context,
                 variables=variables,
                 operation_name=request.operation_name,
+                budget=budget,
             )
         if result is None:  # outside the compiled subset: graphql-core runs it
             result = execute(
                 self.graphql_schema,
-                prepared.document,
+                document,
                 root_value=root_value,
                 context_value=context,
                 variable_values=variables,
                 operation_name=request.operation_name,
+                executor_class=GuardedExecutor,
+                node_budget=budget,
             )
         if is_awaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        if result.errors:
-            result.errors = [self.mask(error) for error in result.errors]
         return result
 
     @staticmethod

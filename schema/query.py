@@ -37,7 +37,8 @@ async def load_by_id(
         found = {row.id: build(row) for row in await read(info.context.reader, ids)}
         return [found.get(key) for key in ids]
 
-    loader = info.context.loaders.get(("by_id", read), lambda: SafeDataLoader(load))
+    registry = info.context.loaders
+    loader = registry.get(("by_id", read), lambda: SafeDataLoader(load, inflight=registry.inflight))
     result: T | None = await loader.load(pk)
     return result
 
@@ -55,7 +56,8 @@ async def shared_read(
     async def load(keys: list[tuple[Hashable, ...]]) -> list[T]:
         return list(await asyncio.gather(*(answer(key) for key in keys)))
 
-    loader = info.context.loaders.get(("root", read), lambda: SafeDataLoader(load))
+    registry = info.context.loaders
+    loader = registry.get(("root", read), lambda: SafeDataLoader(load, inflight=registry.inflight))
     result: T = await loader.load(arguments)
     return result
 

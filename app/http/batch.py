@@ -8,9 +8,15 @@
 - Each mutation gets loaders of its own, made when it starts, so it never reads a value cached
   before its write. When a mutation finishes, the queries' loaders are replaced: anything loaded
   after a write is loaded again.
-- All operations start together (`asyncio.gather`), at most `batch_concurrency` at a time when that
+- All operations start together (a task each), at most `batch_concurrency` at a time when that
   is set. With `batch_mutations = "serial"` the mutations run one after another in the order sent
   (queries still run alongside them).
+- The request has a deadline (`execution_timeout_seconds`): operations still running then are
+  cancelled and answered with a `TIMEOUT` error, those already done keep their answers. When the
+  client disconnects (`http.disconnect` on the ASGI `receive`), every operation still running is
+  cancelled. Either way the request's batch loads are cancelled with them, so no SQL
+  runs for an answer nobody will read; and when the request is answered, any batch load still
+  running for it (work an operation abandoned) is cancelled too.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
@@ -37,9 +44,20 @@ from schema.execution import (
     PreparedDocument,
     database_error,
 )
+from schema.guards import NODE_LIMIT_CODE
 from schema.rate_limit import OperationRoot
 
 logger = logging.getLogger("batchery.http")
+
+TIMEOUT_CODE = "TIMEOUT"
+TIMEOUT_SETTING = "BATCHERY_EXECUTION_TIMEOUT_SECONDS"
+# Why an operation was stopped, as the metrics label it.
+STOPPED_TIMEOUT = "timeout"
+STOPPED_DISCONNECT = "cancelled"
+STOPPED_NODE_LIMIT = "node_limit"
+
+# Waits until the client has gone (the ASGI `receive` gave `http.disconnect`).
+Disconnected = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +77,8 @@ class Outcome:
     code: str | None = None
     cost: OperationCost | None = None
     validated: bool = False
+    # Why the operation was stopped before its end, if it was (STOPPED_*).
+    stopped: str | None = None
 
     @classmethod
     def refused(
@@ -139,8 +159,14 @@ class BatchRunner:
         self.executor = executor
         self.settings = settings
 
-    async def run(self, planned: list[Planned], context: Context) -> list[Outcome]:
-        """Run every operation not answered yet; `context` is the one the queries share."""
+    async def run(
+        self,
+        planned: list[Planned],
+        context: Context,
+        disconnected: Disconnected | None = None,
+    ) -> list[Outcome]:
+        """Run every operation not answered yet; `context` is the one the queries share.
+        `disconnected`, when given, returns once the client has gone."""
         outcomes: list[Outcome | None] = [p.outcome for p in planned]
         limiter = (
             asyncio.Semaphore(self.settings.batch_concurrency)
@@ -181,12 +207,51 @@ class BatchRunner:
             jobs.append(run_mutations_in_order())
         else:
             jobs.extend(run_mutation(index) for index in mutations)
-        if len(jobs) == 1:
-            await jobs[0]  # a lone operation needs no task of its own
-        else:
-            await asyncio.gather(*jobs)
+        try:
+            stopped = await self._supervise(jobs, disconnected, context)
+        finally:
+            # Whatever batch an abandoned branch left running (nobody will read it now).
+            context.cancel_loads(close=False)
+        if stopped is not None:
+            for index, item in enumerate(planned):
+                if outcomes[index] is None:
+                    outcomes[index] = _stopped(item, stopped, self.settings)
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
+
+    async def _supervise(
+        self,
+        jobs: list[Coroutine[Any, Any, None]],
+        disconnected: Disconnected | None,
+        context: Context,
+    ) -> str | None:
+        """Run `jobs` to their end, the deadline, or the client's leaving, whichever comes first;
+        return why they were stopped (None: they all finished)."""
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        if not tasks:
+            return None
+        everything = tasks[0] if len(tasks) == 1 else asyncio.gather(*tasks)
+        watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
+        timeout = self.settings.execution_timeout_seconds
+        try:
+            done, _ = await asyncio.wait(
+                (everything,) if watcher is None else (everything, watcher),
+                timeout=timeout if timeout > 0 else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if everything in done:
+                everything.result()  # a fault outside any operation surfaces here
+                return None
+            stopped = STOPPED_DISCONNECT if watcher is not None and watcher in done else None
+            return stopped or STOPPED_TIMEOUT
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if not everything.done():
+                everything.cancel()  # every task of the request (a gather cancels its children)
+                # The request's batch loads go too, those about to start included.
+                context.cancel_loads()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _execute(
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None
@@ -208,6 +273,10 @@ class BatchRunner:
                 )
                 return Outcome(ExecutionResult(None, [error]), item.kind, cost=_cost(item, None))
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            if _code(result.errors[0]) == NODE_LIMIT_CODE:
+                return Outcome(
+                    result, item.kind, stopped=STOPPED_NODE_LIMIT, cost=_cost(item, None)
+                )
             # Errors before execution began: the variables could not be coerced.
             return Outcome(
                 result, item.kind, rejected=True, code="BAD_USER_INPUT", cost=_cost(item, None)
@@ -239,6 +308,26 @@ def validated(planned: list[Planned]) -> list[Outcome]:
         )
         for item in planned
     ]
+
+
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
+
+
+def _stopped(item: Planned, why: str, settings: Settings) -> Outcome:
+    if why == STOPPED_TIMEOUT:
+        message = (
+            f"The operation did not finish within {settings.execution_timeout_seconds:g} s, the "
+            f"server's execution deadline ({TIMEOUT_SETTING}), and was cancelled: ask for less "
+            "or split the request. A mutation cancelled before it committed wrote nothing."
+        )
+        error = GraphQLError(message, extensions={"code": TIMEOUT_CODE})
+    else:
+        error = GraphQLError(
+            "The client disconnected: the operation was cancelled.",
+            extensions={"code": "CLIENT_DISCONNECTED"},
+        )
+    return Outcome(ExecutionResult(None, [error]), item.kind, stopped=why, cost=_cost(item, None))
 
 
 @contextlib.asynccontextmanager

@@ -7,11 +7,13 @@ through `schema.execution.Executor`, and answered in the order sent. What the co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLError, OperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from app.db.audit import AuditEntry
 from app.http import audit
@@ -44,6 +46,7 @@ from app.http.throttle import (
     refund,
     throttle_status,
 )
+from app.ratelimit import Charge
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -125,10 +128,8 @@ async def _respond(
     metrics: Metrics = app_state.metrics
     metrics.record_costs(planned)
     check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
-    budget = None
-    if mode == "validate":  # nothing runs, nothing is charged
-        outcomes = validated(planned)
-    else:
+    charged = None
+    if mode != "validate":  # validate: nothing runs, nothing is charged
         try:
             charged = await charge(
                 request,
@@ -144,7 +145,31 @@ async def _respond(
                 headers=refusal.headers,
                 extensions=refusal.extensions,
             ) from None
-        budget = charged.status if charged is not None else None
+    after_answer: list[Callable[[], None]] = []
+    try:
+        return await _answer(request, planned, mode, charged, after_answer, is_batch, media_type)
+    finally:
+        # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
+        for action in after_answer:
+            action()
+
+
+async def _answer(
+    request: Request,
+    planned: list[Planned],
+    mode: str | None,
+    charged: Charge | None,
+    after_answer: list[Callable[[], None]],
+    is_batch: bool,
+    media_type: str,
+) -> Response:
+    app_state = request.app.state
+    settings: Settings = app_state.settings
+    metrics: Metrics = app_state.metrics
+    budget = charged.status if charged is not None else None
+    if mode == "validate":
+        outcomes = validated(planned)
+    else:
         context = Context.create(
             app_state.engine,
             settings,
@@ -153,8 +178,11 @@ async def _respond(
             caller=caller_of(request),
             request_id=request_id_of(request),
             rate_limit=budget,
+            after_answer=after_answer,
         )
-        outcomes = await BatchRunner(app_state.executor, settings).run(planned, context)
+        outcomes = await BatchRunner(app_state.executor, settings).run(
+            planned, context, disconnected=lambda: until_disconnected(request.receive)
+        )
         # Shopify's refund: what the operations did not use (lists shorter than requested) goes
         # back to the budget, and the headers and throttle status say what is left after it.
         charged = await refund(request, charged, unused_points(planned, outcomes))
@@ -164,6 +192,7 @@ async def _respond(
     if forbidden:
         metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
     await audit.write(request, app_state.engine, _audit_entries(request, planned, outcomes))
+    metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
     formatted = [format_outcome(outcome) for outcome in outcomes]
     if budget is not None:
         status_of_budget = throttle_status(budget)
@@ -177,6 +206,13 @@ async def _respond(
         return render(formatted, media_type, headers=headers)
     status = _status(outcomes[0], media_type)
     return render(formatted[0], media_type, status, headers)
+
+
+async def until_disconnected(receive: Receive) -> None:
+    """Return once the client has gone. The body has been read by now (or there is none), so
+    what `receive` gives next is the disconnection; any leftover body message is skipped."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def unused_points(planned: list[Planned], outcomes: list[Outcome]) -> int:

@@ -54,6 +54,14 @@ class Metrics:
             ["type", "outcome"],
             registry=self.registry,
         )
+        self.graphql_operations_stopped = Counter(
+            "batchery_graphql_operations_stopped",
+            "GraphQL operations stopped before their end by a runtime guard, by operation type and "
+            "reason (timeout: past BATCHERY_EXECUTION_TIMEOUT_SECONDS; cancelled: the client "
+            "disconnected; node_limit: the result outgrew BATCHERY_MAX_RESULT_NODES).",
+            ["type", "reason"],
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "batchery_http_requests",
             "HTTP requests answered, by status code.",
@@ -134,6 +142,12 @@ class Metrics:
             label = kind.value if kind is not None else "unknown"
             self.graphql_operations.labels(label, outcome).inc()
         self.batch_size.observe(size)
+
+    def record_stopped(self, stopped: Iterable[tuple[OperationType | None, str]]) -> None:
+        """One `(type, reason)` per operation a runtime guard stopped."""
+        for kind, reason in stopped:
+            label = kind.value if kind is not None else "unknown"
+            self.graphql_operations_stopped.labels(label, reason).inc()
 
     def record_costs(self, planned: Iterable[Planned]) -> None:
         """The requested cost of each operation that has one; those over the operation limit."""

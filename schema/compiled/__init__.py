@@ -13,9 +13,11 @@ from typing import Any
 import strawberry
 from graphql import DocumentNode, ExecutionResult
 
-from schema.compiled.plan import Compiler, OperationPlan, Unsupported, directive_variables
+from schema.compiled.model import OperationPlan, Unsupported
+from schema.compiled.plan import Compiler, directive_variables
 from schema.compiled.request import Document, OperationInput
 from schema.compiled.runtime import Run
+from schema.guards import NodeBudget
 
 __all__ = ["CompiledExecution", "PlanCache", "Unsupported"]
 
@@ -49,6 +51,7 @@ class CompiledExecution:
         context: Any,
         variables: dict[str, Any] | None,
         operation_name: str | None,
+        budget: NodeBudget,
     ) -> ExecutionResult | None:
         if cache.document is None:
             cache.document = Document.of(document)
@@ -69,7 +72,7 @@ class CompiledExecution:
         plan = self.plan(cache, run_input)
         if plan is None:
             return None
-        return await Run(plan, run_input, self.schema).execute()
+        return await Run(plan, run_input, self.schema, budget).execute()
 
     def plan(self, cache: PlanCache, run_input: OperationInput) -> OperationPlan | None:
         assert cache.document is not None and cache.variables is not None

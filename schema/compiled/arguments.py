@@ -16,7 +16,7 @@ import strawberry
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
-from schema.compiled.plan import FieldPlan
+from schema.compiled.model import FieldPlan
 
 
 class Arguments:

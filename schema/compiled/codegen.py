@@ -11,10 +11,8 @@ graphql-core's exact errors. So the fast path never decides an outcome the slow 
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import (
     GraphQLBoolean,
@@ -26,11 +24,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
-if TYPE_CHECKING:
-    from schema.compiled.plan import FieldPlan, ObjectPlan
-
-Builder = Callable[[Any], dict[str, Any]]
-ListBuilder = Callable[[list[Any]], list[Any]]
+from schema.compiled.model import FastBuilders, FieldPlan, Kind, ObjectPlan
 
 MIN_INT = -(2**31)
 MAX_INT = 2**31 - 1
@@ -44,17 +38,8 @@ def _bail() -> Any:
     raise Bail
 
 
-@dataclass(frozen=True, slots=True)
-class FastBuilders:
-    one: Builder  # source -> dict
-    many: ListBuilder  # [source, ...] -> [dict, ...] (None items bail)
-    many_nullable: ListBuilder  # [source | None, ...] -> [dict | None, ...]
-
-
 def build_fast(plan: ObjectPlan) -> FastBuilders | None:
     """The generated builders of `plan`, or None when one of its fields needs the careful path."""
-    from schema.compiled.plan import Kind
-
     namespace: dict[str, Any] = {"_bail": _bail, "_U": Undefined}
     entries: list[str] = []
     for index, field in enumerate(plan.fields):

@@ -15,9 +15,8 @@ Anything outside that subset raises `Unsupported`, and graphql-core runs the ope
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import IntEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -27,7 +26,6 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLField,
-    GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -50,76 +48,8 @@ from graphql.type import TypeNameMetaFieldDef
 from strawberry.types.field import StrawberryField
 
 from loaders.field import BatchSpec, batch_spec_of
-from schema.compiled.codegen import FastBuilders, build_fast
-
-
-class Unsupported(Exception):
-    """The operation needs something the compiled plan does not cover; graphql-core runs it."""
-
-
-class Kind(IntEnum):
-    TYPENAME = 0
-    ATTR = 1  # a plain attribute of the parent object (Strawberry's basic field)
-    BATCH = 2  # a `batch_field`: one call of its batch function for every parent of a level
-    RESOLVER = 3  # a synchronous resolver, called per parent with a real `info`
-    ROOT = 4  # a root field: its resolver, whatever it is, called once
-
-
-@dataclass(slots=True, eq=False)
-class TypeRef:
-    """An output type, unwrapped: non-null or not, then a list, a leaf or an object."""
-
-    graphql_type: GraphQLOutputType
-    non_null: bool
-    item: TypeRef | None = None
-    leaf: GraphQLLeafType | None = None
-    object: ObjectPlan | None = None
-
-
-@dataclass(slots=True, eq=False)
-class FieldPlan:
-    key: str  # the response key (alias or name)
-    name: str
-    kind: Kind
-    parent_type: GraphQLObjectType
-    definition: GraphQLField
-    nodes: list[FieldNode]
-    first: FieldDetails
-    type: TypeRef
-    attr: str = ""
-    strawberry_field: StrawberryField | None = None
-    spec: BatchSpec | None = None
-    many: bool = False
-    # Arguments without variables are coerced once, here; None means "coerce per request".
-    static_args: dict[str, Any] | None = None
-    static_args_error: Exception | None = None
-    owner: ObjectPlan | None = None  # the selection this field belongs to
-
-    @property
-    def has_arguments(self) -> bool:
-        return bool(self.definition.args or self.nodes[0].arguments)
-
-
-@dataclass(slots=True, eq=False)
-class ObjectPlan:
-    type: GraphQLObjectType
-    fields: list[FieldPlan]
-    by_key: dict[str, FieldPlan] = field(default_factory=dict)
-    batch_fields: list[FieldPlan] = field(default_factory=list)
-    fast: FastBuilders | None = None
-    # Its JSON depends only on the source object, not on where it sits in the response: no
-    # resolver below it sees its `info.path`. Then one object met twice is built once.
-    shareable: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.type.name
-
-
-@dataclass(slots=True, eq=False)
-class OperationPlan:
-    operation: OperationDefinitionNode
-    root: ObjectPlan
+from schema.compiled.codegen import build_fast
+from schema.compiled.model import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef, Unsupported
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +186,9 @@ class _PlanBuilder:
         non_null = isinstance(graphql_type, GraphQLNonNull)
         inner = graphql_type.of_type if isinstance(graphql_type, GraphQLNonNull) else graphql_type
         if isinstance(inner, GraphQLList):
-            return TypeRef(graphql_type, non_null, item=self.type_ref(inner.of_type, details))
+            item = self.type_ref(inner.of_type, details)
+            item.listed = True
+            return TypeRef(graphql_type, non_null, item=item)
         if is_leaf_type(inner):
             return TypeRef(graphql_type, non_null, leaf=inner)
         if isinstance(inner, GraphQLObjectType):
@@ -332,7 +264,3 @@ def directive_variables(document: DocumentNode) -> tuple[str, ...]:
     finder = _DirectiveVariables()
     visit(document, finder)
     return tuple(finder.names)
-
-
-PlanKey = tuple[str | None, tuple[Any, ...]]
-PlanFactory = Callable[[], OperationPlan]

@@ -13,7 +13,7 @@ from typing import Any
 from graphql import GraphQLError
 from graphql.pyutils import Path
 
-from schema.compiled.plan import ObjectPlan, TypeRef
+from schema.compiled.model import ObjectPlan, TypeRef
 
 Position = tuple[str | int, ...]
 

@@ -52,7 +52,7 @@ from app.db.reads import Reader
 from app.db.seed import EPOCH
 from app.settings import Settings
 from schema import schema
-from schema.compiled.plan import OperationPlan
+from schema.compiled.model import OperationPlan
 from schema.context import Context
 from schema.execution import Executor, GraphQLRequest
 from tests.schema.query_strategies import Case, queries
@@ -140,13 +140,48 @@ async def faulty_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
-async def run_both(engine: AsyncEngine, case: Case) -> tuple[bytes, bytes]:
+async def run_both(
+    engine: AsyncEngine, case: Case, executors: tuple[Executor, Executor] = (COMPILED, CORE)
+) -> tuple[bytes, bytes]:
     outputs = []
-    for executor in (COMPILED, CORE):
+    for executor in executors:
         context = Context.create(engine, SETTINGS, reader=FaultyReader(engine))
         result = await executor.run(GraphQLRequest(case.query, case.variables), context)
         outputs.append(orjson.dumps(result.formatted))
     return outputs[0], outputs[1]
+
+
+def count_nodes(value: Any, listed: bool = False) -> int:
+    """Result nodes as schema/guards.py counts them: list items, and objects not in a list."""
+    if isinstance(value, list):
+        return len(value) + sum(count_nodes(item, True) for item in value)
+    if isinstance(value, dict):
+        return (0 if listed else 1) + sum(count_nodes(v) for v in value.values())
+    return 0
+
+
+async def assert_same_node_limit_outcome(engine: AsyncEngine, case: Case, response: bytes) -> None:
+    """With the node limit at the response's node count both executors answer it whole; one
+    below, both refuse it the same way. (Only for responses without errors: where a field
+    fails, graphql-core may build siblings of the failed part the compiled executor skips.)"""
+    body = orjson.loads(response)
+    if body.get("errors") or not body.get("data"):
+        return
+    nodes = sum(count_nodes(value) for value in body["data"].values())
+    for limit in (nodes, nodes - 1) if nodes > 1 else ():  # (a limit of 0 is no limit)
+        limited = SETTINGS.replace(max_result_nodes=limit)
+        executors = (
+            Executor(schema, limited),
+            Executor(schema, limited.replace(compiled_execution=False)),
+        )
+        compiled, core = await run_both(engine, case, executors)
+        assert compiled == core, (case, limit)
+        if limit == nodes:
+            assert compiled == response, case
+        else:
+            assert orjson.loads(compiled)["errors"][0]["extensions"] == {
+                "code": "NODE_LIMIT_EXCEEDED"
+            }, case
 
 
 def nulled_position(data: Any, path: list[str | int]) -> tuple[str | int, ...]:
@@ -249,6 +284,7 @@ async def test_named_cases_match_graphql_core(faulty_engine, case):
     compiled, core = await run_both(faulty_engine, case)
     assert compiled == core
     assert_compiled_path_ran(case)
+    await assert_same_node_limit_outcome(faulty_engine, case, compiled)
 
 
 async def test_the_named_cases_do_produce_their_errors(faulty_engine):
@@ -285,6 +321,7 @@ async def test_generated_queries_match_graphql_core(faulty_engine, case):
     compiled, core = await run_both(faulty_engine, case)
     assert_same_response(compiled, core, case)
     assert_compiled_path_ran(case)
+    await assert_same_node_limit_outcome(faulty_engine, case, compiled)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import strawberry
 from app.settings import Settings
 from loaders.builder import BatchResult, from_sources
 from loaders.field import LoaderRegistry, batch_field
-from schema.compiled.plan import OperationPlan
+from schema.compiled.model import OperationPlan
 from schema.execution import Executor, GraphQLRequest
 from tests.schema.query_strategies import Case
 from tests.schema.test_compiled_differential import assert_same_response
