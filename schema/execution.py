@@ -101,6 +101,10 @@ class Executor:
         self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
         self.cost_analysis = CostAnalysis(cost_model(self.graphql_schema), settings)
 
+    def is_cached(self, query: str) -> bool:
+        """Whether `prepare(query)` is a look-up (else it parses, costs and validates)."""
+        return query in self._cache
+
     def prepare(self, query: str) -> PreparedDocument:
         """Parse and validate `query`, reusing the outcome for the same text (bounded LRU)."""
         cached = self._cache.get(query)

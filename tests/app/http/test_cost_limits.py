@@ -4,6 +4,7 @@ over its limit is refused whole (422) and runs nothing; `extensions.cost` on eve
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import re
 import time
@@ -58,6 +59,43 @@ async def test_a_huge_operation_is_refused_at_once_running_nothing(client, engin
     requested = body["extensions"]["cost"]["requestedQueryCost"]
     assert f"cost is {requested}, over the limit of 500000" in error["message"]
     assert body["extensions"]["cost"] == {"requestedQueryCost": requested, "actualQueryCost": None}
+
+
+async def test_a_batch_of_new_documents_lets_other_requests_run_between_them(client, engine):
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:  # counts the turns the event loop gives to another task
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    # 50 documents of 10 + 1000 * (1 + 10 + 1000) each: every one refused for its cost.
+    batch = [
+        {"query": f"{{ a{i}: bakeries(first: 1000) {{ orders(limitTo: 1000) {{ id }} }} }}"}
+        for i in range(50)
+    ]
+
+    async def ticks_during(request: list[dict]) -> int:
+        nonlocal ticks
+        ticks = 0
+        with count_statements(engine) as log:
+            response = await client.post("/graphql", json=request)
+        assert log.count == 0
+        assert {e["errors"][0]["extensions"]["code"] for e in response.json()} == {
+            "COST_LIMIT_EXCEEDED"
+        }
+        return ticks
+
+    task = asyncio.create_task(ticker())
+    try:
+        fresh = await ticks_during(batch)  # each document parsed and costed: a turn after each
+        cached = await ticks_during(batch)  # the same documents, cached: no turn of their own
+    finally:
+        stop.set()
+        await task
+    assert fresh - cached >= 45
 
 
 async def test_the_200_alias_query_costs_what_each_alias_multiplies(client):
