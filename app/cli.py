@@ -1,5 +1,5 @@
 """batchery: serve the API, migrate the database, seed demo data, print the schema, import records
-from a file."""
+from a file, manage API keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cli_migrate
+from app import cli_keys, cli_migrate
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    cli_keys.add_parser(commands, WHERE)
 
     fields = "\n".join(f"  {entity + ':':13} {names}" for entity, names in IMPORT_FIELDS.items())
     imports = commands.add_parser(
@@ -159,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_seed(settings, args))
     if args.command == "import":
         return asyncio.run(_import(settings, args))
+    if args.command == "keys":
+        return asyncio.run(cli_keys.run(settings, args))
     from schema import schema
 
     try:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -19,6 +21,12 @@ from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
 from app.db.transactions import set_write_timeout
+from app.http.access import (
+    REQUEST_ID_HEADER,
+    KeyBackend,
+    RequestIdMiddleware,
+    unauthenticated_response,
+)
 from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             await rate_limiter.start()
         if settings.gc_freeze:
             freeze_startup_objects()
+        announce_access(settings)
         try:
             yield
         finally:
@@ -93,8 +102,26 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     ]
     # Faults inside metrics: a 503 for an outage is counted as what the client got.
     middleware = [
+        Middleware(RequestIdMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics),
+        # Outside authentication: a preflight carries no credential, and a 401 (or a 503) must
+        # carry the CORS headers for a browser to let the page read it.
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=settings.cors_methods,
+            allow_headers=settings.cors_headers,
+            expose_headers=[REQUEST_ID_HEADER, "WWW-Authenticate", "Retry-After"],
+            max_age=settings.cors_max_age_seconds,
+        ),
+        # Outside authentication: checking a key reads the database, and an outage there is a
+        # 503 like any other.
         Middleware(DatabaseFaultMiddleware),
+        Middleware(
+            AuthenticationMiddleware,
+            backend=KeyBackend(settings),
+            on_error=unauthenticated_response,
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
@@ -103,3 +130,16 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.identity_source = identity_source
     app.state.rate_limiter = rate_limiter
     return app
+
+
+def announce_access(settings: Settings) -> None:
+    if settings.auth == "open":
+        logger.warning(
+            "AUTH IS OPEN (BATCHERY_AUTH=open): requests without an API key may read AND WRITE "
+            "everything, bulk deletes included. Requests with a key are held to its scopes. "
+            "Set BATCHERY_AUTH=required for anything but local development."
+        )
+    else:
+        logger.info("BATCHERY_AUTH=required: every request needs Authorization: Bearer <key>")
+    if settings.cors_origins:
+        logger.info("CORS: allowed origins %s", ", ".join(settings.cors_origins))

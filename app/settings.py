@@ -24,6 +24,7 @@ PREFIX = "BATCHERY_"
 
 BatchMutations = Literal["concurrent", "serial"]
 # uvicorn's levels; anything else ends in a KeyError deep inside uvicorn.
+AuthMode = Literal["open", "required"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
@@ -213,6 +214,21 @@ class Settings:
     # header's value, e.g. an API key; requests without it fall back to the address).
     rate_limit_key: Annotated[str, ClientKey()] = "address"
 
+    # Access (README: Authentication and access).
+    # open: a request without a credential may do anything (a loud line at start says so);
+    # required: it gets 401. A request that presents a key is held to its scopes in both.
+    auth: AuthMode = "open"
+    # Answer `__schema` / `__type`; off refuses them at validation (GraphiQL then has no docs).
+    introspection: bool = True
+    # CORS (Starlette's CORSMiddleware): comma-separated lists. No origin means same-origin only.
+    cors_allow_origins: str = ""
+    cors_allow_methods: str = "GET, POST, PATCH, DELETE"
+    cors_allow_headers: str = (
+        "Authorization, Content-Type, Accept, GraphQL-Preflight, Apollo-Require-Preflight, "
+        "X-Apollo-Operation-Name, Idempotency-Key"
+    )
+    cors_max_age_seconds: NonNegative = 600
+
     def __post_init__(self) -> None:
         for spec in _specs():
             spec.check(getattr(self, spec.name))
@@ -230,6 +246,18 @@ class Settings:
     @property
     def resolved_upload_spool_dir(self) -> Path:
         return Path(self.upload_spool_dir) if self.upload_spool_dir else self.data_dir / "uploads"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return _comma_list(self.cors_allow_origins)
+
+    @property
+    def cors_methods(self) -> list[str]:
+        return [method.upper() for method in _comma_list(self.cors_allow_methods)]
+
+    @property
+    def cors_headers(self) -> list[str]:
+        return _comma_list(self.cors_allow_headers)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -347,6 +375,10 @@ ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asy
 def hide_password(url: str) -> str:
     """The URL as it may be printed: `user:***@host`. Works on strings SQLAlchemy cannot parse."""
     return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _number(value: float) -> str:

@@ -12,6 +12,7 @@ from app.db.reads import Reader
 from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from loaders.field import LoaderRegistry
+from schema.access import INTERNAL, Caller
 
 
 @dataclass(slots=True)
@@ -23,6 +24,10 @@ class Context:
     # Whatever the transport wants resolvers to see (e.g. the HTTP request); opaque here.
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Who is asking (schema/access.py); in-process callers are INTERNAL, never checked.
+    caller: Caller = INTERNAL
+    # The HTTP request's id (X-Request-Id), for the audit trail; None in-process.
+    request_id: str | None = None
     # The client's rate-limit budget once this request was charged; None when limits are off.
     rate_limit: RateLimitStatus | None = None
     # What waits until the request's results and loaders are no longer held (the transport runs
@@ -39,6 +44,8 @@ class Context:
         reader: Reader | None = None,
         loaders: LoaderRegistry | None = None,
         request: Any = None,
+        caller: Caller = INTERNAL,
+        request_id: str | None = None,
         rate_limit: RateLimitStatus | None = None,
         after_answer: list[Callable[[], None]] | None = None,
     ) -> Context:
@@ -50,6 +57,8 @@ class Context:
             if loaders is not None
             else LoaderRegistry(settings.loader_max_batch_size),
             request=request,
+            caller=caller,
+            request_id=request_id,
             rate_limit=rate_limit,
             after_answer=after_answer,
         )
@@ -73,6 +82,8 @@ class Context:
             loaders=self.loaders.fresh(),
             request=self.request,
             extras=self.extras,
+            caller=self.caller,
+            request_id=self.request_id,
             rate_limit=self.rate_limit,
             after_answer=self.after_answer,
         )

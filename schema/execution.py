@@ -30,11 +30,13 @@ from graphql import (
     validate,
 )
 from graphql.pyutils import is_awaitable
+from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from app.db.faults import DatabaseFault, database_fault
 from app.db.writes import ConstraintViolation
 from app.settings import Settings
 from loaders.builder import TooManyResults
+from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
 from schema.document_limits import max_aliases_rule, max_depth_rule
@@ -64,6 +66,8 @@ class PreparedDocument:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
     operations: Mapping[str | None, OperationType] = field(default_factory=dict)
+    # The scopes each operation needs (schema/access.py), found once with the validation.
+    needs: Mapping[str | None, tuple[Need, ...]] = field(default_factory=dict)
     # The compiled plans of this document (filled on first execution; see schema/compiled).
     plans: PlanCache = field(default_factory=PlanCache, compare=False, repr=False)
     # The cost estimates of its operations, by the variables they depend on (schema/cost).
@@ -89,7 +93,9 @@ class Executor:
             *specified_rules,
             max_depth_rule(settings.max_query_depth),
             max_aliases_rule(settings.max_aliases),
+            *(() if settings.introspection else (NoSchemaIntrospectionCustomRule,)),
         )
+        self.scope_rules = ScopeRules(self.graphql_schema)
         self._cache: OrderedDict[str, PreparedDocument] = OrderedDict()
         self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
         self.cost_analysis = CostAnalysis(cost_model(self.graphql_schema), settings)
@@ -131,7 +137,7 @@ class Executor:
             for node in document.definitions
             if isinstance(node, OperationDefinitionNode)
         }
-        return PreparedDocument(document, (), operations)
+        return PreparedDocument(document, (), operations, self.scope_rules.needs(document))
 
     def estimate(self, prepared: PreparedDocument, request: GraphQLRequest) -> Estimate | None:
         """The operation's static cost (cached with the document), or None when the document
@@ -172,9 +178,15 @@ class Executor:
     ) -> ExecutionResult:
         if prepared.document is None:
             return ExecutionResult(None, list(prepared.errors))
-        refusal = self.over_cost(self.estimate(prepared, request))
-        if refusal is not None:  # before anything runs: not one SQL statement
-            return ExecutionResult(None, [refusal])
+        # Before either executor sees it: an operation the caller may not run never starts.
+        forbidden = refusal(
+            getattr(context, "caller", INTERNAL), self._needs(prepared, request.operation_name)
+        )
+        if forbidden is not None:
+            return ExecutionResult(None, [forbidden])
+        over_cost = self.over_cost(self.estimate(prepared, request))
+        if over_cost is not None:  # before anything runs: not one SQL statement
+            return ExecutionResult(None, [over_cost])
         budget = NodeBudget(self.settings.max_result_nodes)
         try:
             result = await self._execute(prepared, request, context, root_value, budget)
@@ -230,6 +242,13 @@ class Executor:
             result = await result
         assert isinstance(result, ExecutionResult)
         return result
+
+    @staticmethod
+    def _needs(prepared: PreparedDocument, operation_name: str | None) -> tuple[Need, ...]:
+        needs = prepared.needs
+        if operation_name is None and len(needs) == 1:
+            return next(iter(needs.values()))
+        return needs.get(operation_name, ())
 
     async def run(self, request: GraphQLRequest, context: Any) -> ExecutionResult:
         """Prepare and execute in one call (what tests and in-process callers want)."""

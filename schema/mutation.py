@@ -7,6 +7,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.db import writes
+from schema.access import WRITE, requires
 from schema.directives import DATABASE
 from schema.ids import order_not_found, require_pk
 from schema.types import CakeOrder
@@ -17,7 +18,7 @@ class OrderMutation:
     @strawberry.mutation(
         description="Adds to an order's total. Atomic in the database: "
         "concurrent calls never lose an update.",
-        directives=[DATABASE],
+        directives=[*requires(WRITE), DATABASE],
     )
     async def add_money(
         self, info: Info, order_id: strawberry.ID, dollars_to_add: int

@@ -11,6 +11,8 @@ from strawberry.types import Info
 
 from app.db.reads import Reader
 from loaders.dataloader import SafeDataLoader
+from schema.access import ADMIN, READ, requires
+from schema.audit import AuditEvent, audit_trail
 from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bakery_connection
 from schema.directives import DATABASE, sliced_by
 from schema.enums import Region
@@ -78,7 +80,7 @@ def build_bakery_page(page: BakeryPage) -> BakeryConnection:
     return bakery_connection(scope, Bakery.from_rows(rows), first)
 
 
-@strawberry.type
+@strawberry.type(directives=requires(READ))
 class Query:
     @strawberry.field(
         description="All bakeries, or those of one region, ordered by id. "
@@ -133,6 +135,16 @@ class Query:
         if "\x00" in last_name:
             return None  # no stored name has a NUL, and PostgreSQL refuses one in a parameter
         return await shared_read(info, Reader.baker_by_last_name, Baker.from_optional, last_name)
+
+    @strawberry.field(
+        description="The newest writes first: who ran each (key id or anonymous) in which HTTP "
+        "request. Needs the `admin` scope (and `read`, like every query).",
+        directives=[*requires(ADMIN), DATABASE, sliced_by("first")],
+    )
+    async def audit_trail(
+        self, info: Info, first: int | None = 50, caller: str | None = None
+    ) -> list[AuditEvent]:
+        return await audit_trail(info, first, caller)
 
     @strawberry.field(
         description="The client's rate-limit budget and this operation's cost; null when rate "

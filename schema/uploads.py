@@ -17,6 +17,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from app.db.photos import NotAnImage, PhotoStore, store_photo
 from app.uploads import UploadedFile
+from schema.access import WRITE, requires
 from schema.directives import DATABASE
 from schema.ids import order_not_found, require_pk
 from schema.types import Photo
@@ -52,7 +53,7 @@ class UploadMutation:
         description="Stores the file (streamed, never held whole in memory) "
         "and attaches it to the order. The file must be a PNG, JPEG, WebP or GIF image, "
         "recognised from its bytes; its recorded type is the one detected.",
-        directives=[DATABASE],
+        directives=[*requires(WRITE), DATABASE],
     )
     async def upload_order_photo(
         self, info: Info, order_id: strawberry.ID, file: UploadedFile

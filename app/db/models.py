@@ -202,3 +202,39 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApiKey(Base):
+    """A caller's API key. The key itself is never stored: only its sha256 (the key is 256 random
+    bits, so a fast hash is enough) and its id, the non-secret part the key starts with."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # Space-separated scope names (schema/access.py: read, write, bulk, admin).
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEvent(Base):
+    """One write that ran (a GraphQL mutation operation, a REST write): who asked, in which
+    HTTP request."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    # "key:<id>" or "anonymous".
+    caller: Mapped[str] = mapped_column(String(64), index=True)
+    # "graphql" or "rest".
+    transport: Mapped[str] = mapped_column(String(16))
+    # The mutation fields (`deleteManyBakeries`) or the REST route (`POST /api/bakeries/bulk`).
+    action: Mapped[str] = mapped_column(String(500))
+    # "ok", or "error" with the error codes (GraphQL) or the status (REST) in `detail`.
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(500), default="")

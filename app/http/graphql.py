@@ -16,6 +16,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
+from app.db.audit import AuditEntry
+from app.http import audit
+from app.http.access import caller_of, request_id_of
 from app.http.batch import BatchRunner, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
@@ -183,6 +186,8 @@ async def _answer(
             settings,
             reader=app_state.reader,
             request=request,
+            caller=caller_of(request),
+            request_id=request_id_of(request),
             rate_limit=budget,
             after_answer=after_answer,
         )
@@ -194,6 +199,10 @@ async def _answer(
         charged = await refund(request, charged, unused_points(planned, outcomes))
         budget = charged.status if charged is not None else None
     metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
+    forbidden = sum(1 for outcome in outcomes if _refusal_code(outcome) == "FORBIDDEN")
+    if forbidden:
+        metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
+    await audit.write(request, app_state.engine, _audit_entries(request, planned, outcomes))
     metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
     formatted = [format_outcome(outcome) for outcome in outcomes]
     if budget is not None:
@@ -237,9 +246,40 @@ def _status(outcome: Outcome, media_type: str) -> int:
     request errors 400 with application/graphql-response+json, 200 with legacy application/json."""
     if outcome.bad_parameters:
         return 400
+    if _refusal_code(outcome) == "FORBIDDEN":
+        return 403
     if outcome.rejected and media_type == GRAPHQL_RESPONSE_JSON:
         return 400
     return 200
+
+
+def _refusal_code(outcome: Outcome) -> str | None:
+    """FORBIDDEN / UNAUTHENTICATED when the operation was refused for its scopes."""
+    if not outcome.rejected or not outcome.result.errors:
+        return None
+    code = (outcome.result.errors[0].extensions or {}).get("code")
+    return code if code in ("FORBIDDEN", "UNAUTHENTICATED") else None
+
+
+def _audit_entries(
+    request: Request, planned: list[Planned], outcomes: list[Outcome]
+) -> list[AuditEntry]:
+    """One entry per mutation operation that ran (refused ones never wrote anything)."""
+    entries = []
+    for item, outcome in zip(planned, outcomes, strict=True):
+        if outcome.kind is not OperationType.MUTATION or outcome.rejected or outcome.validated:
+            continue
+        assert item.prepared is not None and item.prepared.document is not None
+        assert item.request is not None
+        fields = audit.root_fields(item.prepared.document, item.request.operation_name)
+        errors = outcome.result.errors or []
+        codes = sorted({str((e.extensions or {}).get("code", "ERROR")) for e in errors})
+        entries.append(
+            audit.entry(
+                request, "graphql", ",".join(fields), "error" if errors else "ok", ",".join(codes)
+            )
+        )
+    return entries
 
 
 def cost_mode(request: Request) -> str | None:

@@ -1,4 +1,4 @@
-"""Who is calling: the one identity that rate limits (and, later, authentication) key on.
+"""Who is calling: the one identity that rate limits key on, the caller authentication found first.
 
 `BATCHERY_RATE_LIMIT_KEY` chooses the source:
 
@@ -11,8 +11,9 @@
   falls back to its address, so a client cannot escape its budget by leaving the header out.
   The value is hashed: keys never reach the rate-limit storage (Redis) in clear.
 
-When authentication exists (issue 13), the authenticated caller comes first: `identify` is where
-that rule goes, before the header and the address.
+A request authenticated with an API key (app/http/access.py) is that key, whatever the source
+says: `caller:key:<id>`. The header and the address are for requests without a credential (open
+mode). A request with a wrong key never gets here: it was refused with 401 before any endpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from app.http.access import caller_of
 from app.settings import PREFIX, SettingsError
 
 SETTING = PREFIX + "RATE_LIMIT_KEY"
@@ -52,7 +54,7 @@ class IdentitySource:
 
 @dataclass(frozen=True, slots=True)
 class ClientIdentity:
-    kind: str  # "header" or "address" (later: the authenticated caller)
+    kind: str  # "caller" (an API key), "header" or "address"
     value: str
 
     @property
@@ -62,6 +64,9 @@ class ClientIdentity:
 
 
 def identify(connection: HTTPConnection, source: IdentitySource) -> ClientIdentity:
+    caller = caller_of(connection)
+    if caller.authenticated:
+        return ClientIdentity("caller", caller.id)
     if source.header is not None:
         presented = connection.headers.get(source.header)
         if presented:

@@ -75,6 +75,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.auth_refusals = Counter(
+            "batchery_auth_refusals",
+            "Requests refused for their credential (UNAUTHENTICATED, 401) and operations or REST "
+            "calls refused for a missing scope (FORBIDDEN).",
+            ["code"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "batchery_graphql_batch_size",
             "Operations per GraphQL HTTP request (1 for a single operation).",

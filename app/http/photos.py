@@ -13,15 +13,28 @@ from starlette.responses import FileResponse, Response
 from app.db.models import INT_MAX
 from app.db.photos import PhotoStore
 from app.db.reads import Reader
+from app.http.access import caller_of
 from app.http.errors import RequestError
 from app.http.media import JSON, render
 from app.settings import Settings
+from schema.access import READ
 
 INLINE_PREFIX = "image/"
 NOT_INLINE = {"image/svg+xml"}  # SVG can carry script
 
 
 async def photo_endpoint(request: Request) -> Response:
+    caller = caller_of(request)
+    if READ not in caller.scopes:
+        return render(
+            RequestError(
+                403,
+                f"Photos need the scope 'read', which {caller.id} does not have.",
+                "FORBIDDEN",
+            ).payload(),
+            JSON,
+            403,
+        )
     photo_id: int = request.path_params["photo_id"]
     reader: Reader = request.app.state.reader
     # Past INT_MAX no row has that key, and the databases refuse it as a parameter.

@@ -4,7 +4,7 @@ The key is read from the HTTP request the transport leaves on `info.context.requ
 anything with `.headers.get`; None in in-process execution means "no key"), so the schema never
 imports the HTTP layer. A key is scoped to the operation name and the field's response path: one
 document (or one transport batch) may carry several bulk mutations under one header, each stored
-on its own as long as their aliases or operation names differ.
+on its own as long as their aliases or operation names differ. Keys are per caller.
 """
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ def idempotency_key(info: Info) -> str | None:
 
 
 def scope(info: Info) -> str:
+    """Where a key is used. An authenticated caller's keys are its own: another key sending the
+    same Idempotency-Key never gets its stored response."""
     path = ".".join(str(part) for part in info.path.as_list())
-    return f"graphql:{info.operation.name or ''}:{path}"
+    where = f"graphql:{info.operation.name or ''}:{path}"
+    caller = info.context.caller
+    return f"{caller.id}|{where}" if caller.authenticated else where
 
 
 async def idempotent(

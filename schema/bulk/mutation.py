@@ -24,6 +24,7 @@ from app.bulk import (
 from app.bulk.codec import decode_response, encode_response
 from app.bulk.orders import OrderLine, OrdersRefused, place_orders
 from app.bulk_settings import bulk_engine
+from schema.access import BULK, requires
 from schema.bulk.idempotency import idempotent
 from schema.bulk.inputs import (
     BakeryBatchRequest,
@@ -68,7 +69,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of bakeries: every record validated first, "
         "then written per `options` (atomic, continueOnError, validateOnly, returnRecords).",
-        directives=PER_RECORD,
+        directives=[*requires(BULK), *PER_RECORD],
     )
     async def batch_bakeries(self, info: Info, request: BakeryBatchRequest) -> BakeryBatchResponse:
         records = [to_record(record) for record in request.records]
@@ -80,7 +81,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="Bulk create/update/upsert/delete of cake orders: every record validated "
         "first, then written per `options`; bakeryId must name an existing bakery.",
-        directives=PER_RECORD,
+        directives=[*requires(BULK), *PER_RECORD],
     )
     async def batch_cake_orders(
         self, info: Info, request: CakeOrderBatchRequest
@@ -93,7 +94,7 @@ class BulkMutation:
 
     @strawberry.mutation(
         description="Delete by ids (max per batch applies).",
-        directives=[DATABASE, sliced_by("ids", sized_fields=["results"])],
+        directives=[*requires(BULK), DATABASE, sliced_by("ids", sized_fields=["results"])],
     )
     async def delete_many_bakeries(
         self,
@@ -109,7 +110,7 @@ class BulkMutation:
     @strawberry.mutation(
         description="All-or-nothing: checks and decrements product stock and creates the "
         "orders in one transaction.",
-        directives=[DATABASE, sliced_by("orders")],
+        directives=[*requires(BULK), DATABASE, sliced_by("orders")],
     )
     async def place_orders(self, info: Info, orders: list[PlaceOrderInput]) -> list[CakeOrder]:
         lines = [OrderLine(o.bakery_id, o.product_id, o.quantity, o.written_phrase) for o in orders]

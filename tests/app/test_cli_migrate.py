@@ -26,14 +26,16 @@ def revision_of(db: Path) -> str | None:
 
 
 def make_old_database(db: Path, bakeries: int = 3) -> None:
-    """A database as Batchery made it before migrations: create_all, then rows."""
+    """A database as Batchery made it before migrations: create_all (of the tables there were
+    then: those of the initial revision), then rows."""
     script = (
         "import asyncio, sys\n"
-        "from app.db.engine import create_engine, create_tables\n"
+        "from app.db.engine import create_engine\n"
         "from app.db.seed import SeedSize, seed\n"
+        "from tests.db.test_migrations import create_legacy_tables\n"
         "async def main():\n"
         "    engine = create_engine(f'sqlite+aiosqlite:///{sys.argv[1]}')\n"
-        "    await create_tables(engine)\n"
+        "    await create_legacy_tables(engine)\n"
         "    await seed(engine, SeedSize(bakeries=int(sys.argv[2]), orders_per_bakery=4))\n"
         "    await engine.dispose()\n"
         "asyncio.run(main())\n"

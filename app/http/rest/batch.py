@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Message, Scope
 
 from app.db.faults import database_fault
+from app.http.access import BATCHED, REQUEST_ID
 from app.http.faults import log_fault, retry_after
 from app.http.rest.costs import charge_rest, sub_call_cost
 from app.http.rest.idempotency import idempotent
@@ -150,6 +151,12 @@ async def dispatch(outer: Request, operation: SubRequest) -> dict[str, Any]:
         ],
         "app": outer.app,
         "state": outer.scope.get("state", {}),
+        # The batch runs as its caller, in its request: a sub-request's own Authorization header
+        # is not read. Its writes need `bulk` (app/http/rest/access.py).
+        "user": outer.scope.get("user"),
+        "auth": outer.scope.get("auth"),
+        REQUEST_ID: outer.scope.get(REQUEST_ID),
+        BATCHED: True,
         PREPAID: True,
     }
     return await _call(scope, body)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from app.bulk.idempotency import HEADER, IdempotencyError, fingerprint
 from app.bulk_settings import idempotency_store
+from app.http.access import caller_of
 from app.http.rest.io import JSON, error_response
 
 REPLAYED = "Idempotent-Replayed"
@@ -24,6 +25,10 @@ async def idempotent(
     key = request.headers.get(HEADER)
     if key is None:
         return await work()
+    caller = caller_of(request)
+    if caller.authenticated:
+        # A key's Idempotency-Keys are its own: another caller never gets its stored responses.
+        scope = f"{caller.id}|{scope}"
     state = request.app.state
     store = idempotency_store(state.engine, state.settings)
     request_fingerprint = fingerprint(

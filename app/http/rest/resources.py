@@ -32,9 +32,11 @@ from app.bulk_settings import bulk_engine
 from app.db.cursors import CursorError, decode_bakery
 from app.db.faults import DatabaseBusy, DatabaseUnavailable
 from app.db.models import INT_MAX, Region
+from app.http.rest.access import guarded
 from app.http.rest.costs import charge_call, charged
 from app.http.rest.idempotency import idempotent
 from app.http.rest.io import (
+    Handler,
     HttpError,
     answers_errors,
     bad_request,
@@ -51,6 +53,12 @@ from app.http.rest.shapes import (
     row_json,
 )
 from app.http.throttle import with_rate_headers
+from schema.access import BULK, READ, WRITE
+
+
+def _guarded(handler: Handler, scope: str) -> Handler:
+    return guarded(answers_errors(handler), scope)
+
 
 Filter = Callable[[Request], list[ColumnElement[bool]]]
 
@@ -109,18 +117,20 @@ class Resource:
     def routes(self) -> list[Route]:
         # `{id:int}`: `/bulk` and `/delete-many` must never be read as an id (GET gets a 405).
         base, one = f"/{self.path}", f"/{self.path}/{{id:int}}"
-        # Bulk routes charge per record, once their body is read; the others up front.
+        # Each route needs the scope of its GraphQL twin (app/http/rest/access.py), checked
+        # before anything is charged or read. Bulk routes charge per record, once their body is
+        # read; the others up front.
         routes = [
-            Route(f"{base}/bulk", answers_errors(self.bulk), methods=["POST"]),
-            Route(base, answers_errors(charged(self.list)), methods=["GET"]),
-            Route(base, answers_errors(charged(self.create)), methods=["POST"]),
-            Route(one, answers_errors(charged(self.get)), methods=["GET"]),
-            Route(one, answers_errors(charged(self.update)), methods=["PATCH"]),
-            Route(one, answers_errors(charged(self.delete)), methods=["DELETE"]),
+            Route(f"{base}/bulk", _guarded(self.bulk, BULK), methods=["POST"]),
+            Route(base, _guarded(charged(self.list), READ), methods=["GET"]),
+            Route(base, _guarded(charged(self.create), WRITE), methods=["POST"]),
+            Route(one, _guarded(charged(self.get), READ), methods=["GET"]),
+            Route(one, _guarded(charged(self.update), WRITE), methods=["PATCH"]),
+            Route(one, _guarded(charged(self.delete), WRITE), methods=["DELETE"]),
         ]
         if self.entity is BAKERIES:
             delete_many = Route(
-                f"{base}/delete-many", answers_errors(self.delete_many), methods=["POST"]
+                f"{base}/delete-many", _guarded(self.delete_many, BULK), methods=["POST"]
             )
             routes.insert(1, delete_many)
         return routes

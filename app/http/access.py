@@ -1,0 +1,151 @@
+"""Who is calling: the request id, the caller from `Authorization: Bearer <key>`, and the 401s.
+
+`RequestIdMiddleware` gives every HTTP request an id (answered as `X-Request-Id`; the audit trail
+records it). `KeyBackend` runs in Starlette's `AuthenticationMiddleware`: a request that presents a
+credential is held to it in every mode (unknown, malformed, revoked or expired: 401 with
+`WWW-Authenticate: Bearer` and code `UNAUTHENTICATED`); one that presents none is `ANONYMOUS` in
+open mode and refused in required mode, except on the public paths (health, metrics, GraphiQL's
+page and assets). Each key is looked up in the database on every request that carries it (one
+statement by primary key), so a revocation holds on every worker from the next request on.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db.keys import KeyProblem, check_key
+from app.http.errors import RequestError
+from app.http.graphiql import STATIC_PATH
+from app.http.media import JSON, prefers_html, render
+from app.http.metrics import Metrics
+from app.settings import Settings
+from schema.access import ANONYMOUS, Caller
+
+REQUEST_ID = "batchery.request_id"
+REQUEST_ID_HEADER = "X-Request-Id"
+# Scope key set on the sub-requests of `POST /api/batch` (app/http/rest/batch.py).
+BATCHED = "batchery.batched"
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
+REALM = 'Bearer realm="batchery"'
+
+
+class RequestIdMiddleware:
+    """A fresh id per request (never the client's: the audit trail must be able to trust it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope[REQUEST_ID] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id_of(conn: HTTPConnection) -> str:
+    return str(conn.scope.get(REQUEST_ID) or "none")
+
+
+class CallerUser(BaseUser):
+    """Starlette's `request.user`, carrying our `Caller`."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.caller.authenticated
+
+    @property
+    def display_name(self) -> str:
+        return self.caller.id
+
+    @property
+    def identity(self) -> str:
+        return self.caller.id
+
+
+def caller_of(conn: HTTPConnection) -> Caller:
+    user = conn.scope.get("user")
+    return user.caller if isinstance(user, CallerUser) else ANONYMOUS
+
+
+class Unauthenticated(AuthenticationError):
+    def __init__(self, message: str, *, presented: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.presented = presented
+
+
+class KeyBackend(AuthenticationBackend):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        header = conn.headers.get("authorization")
+        if header is None:
+            if self.settings.auth == "required" and not self._public(conn):
+                raise Unauthenticated(
+                    "This server requires an API key (BATCHERY_AUTH=required): send "
+                    "Authorization: Bearer <key> (create one with: batchery keys create).",
+                    presented=False,
+                )
+            return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated(
+                "The Authorization header must read 'Bearer <key>'.", presented=True
+            )
+        found = await check_key(conn.app.state.engine, token)
+        if isinstance(found, KeyProblem):
+            raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
+        caller = Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
+        return AuthCredentials(list(found.scopes)), CallerUser(caller)
+
+    def _public(self, conn: HTTPConnection) -> bool:
+        path = conn.url.path
+        if path in PUBLIC_PATHS or path.startswith(STATIC_PATH + "/"):
+            return True
+        # GraphiQL's page holds no data; its requests carry the key from its headers editor.
+        return (
+            path == "/graphql"
+            and self.settings.graphiql
+            and conn.scope.get("method") in ("GET", "HEAD")
+            and "query" not in conn.query_params
+            and prefers_html(conn.headers.get("accept"))
+        )
+
+
+def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response:
+    """401 in the shape of the API asked: REST's `{"error"}` or GraphQL's `{"errors"}`."""
+    message = error.message if isinstance(error, Unauthenticated) else str(error)
+    presented = isinstance(error, Unauthenticated) and error.presented
+    challenge = f'{REALM}, error="invalid_token"' if presented else REALM
+    headers = {"WWW-Authenticate": challenge}
+    metrics: Metrics = conn.app.state.metrics
+    metrics.auth_refusals.labels("UNAUTHENTICATED").inc()
+    if conn.url.path.startswith("/api/"):
+        body = {"error": {"code": "UNAUTHENTICATED", "message": message}}
+        return render(body, JSON, 401, headers)
+    return render(RequestError(401, message, "UNAUTHENTICATED").payload(), JSON, 401, headers)
