@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import models
 from app.db.reads import bakeries, orders, products
+from app.db.seed import EPOCH
 
 TABLES = {"bakeries": bakeries, "cake_orders": orders, "products": products}
 
@@ -47,3 +50,26 @@ async def bakery(engine: AsyncEngine, pk: int) -> Any:
 async def order_by_key(engine: AsyncEngine, key: str) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(select(orders).where(orders.c.external_id == key))).first()
+
+
+async def many_bakeries_with_orders(engine: AsyncEngine, bakeries: int, orders_each: int) -> None:
+    """More bakeries than SQLite allows terms in one UNION (500), each with `orders_each` orders a
+    minute apart from the seed's epoch."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(models.Bakery),
+            [{"name": f"b{i}", "region": models.Region.CENTRAL} for i in range(1, bakeries + 1)],
+        )
+        await conn.execute(
+            insert(models.CakeOrder),
+            [
+                {
+                    "bakery_id": b,
+                    "written_phrase": "x",
+                    "current_total": 1,
+                    "created_at": EPOCH + timedelta(minutes=n),
+                }
+                for b in range(1, bakeries + 1)
+                for n in range(orders_each)
+            ],
+        )

@@ -13,6 +13,7 @@ from app.db.cursors import OrderKey
 from app.db.reads import Reader
 from app.db.seed import EPOCH
 from app.db.statements import count_statements
+from tests.dbstate import many_bakeries_with_orders
 
 TIE = EPOCH + timedelta(days=900)
 
@@ -70,24 +71,7 @@ async def test_every_shape_pages_each_bakery_after_the_key_with_ties_broken_by_i
 
 
 async def test_the_reader_pages_past_sqlites_union_limit_in_one_statement(empty_engine):
-    async with empty_engine.begin() as conn:
-        await conn.execute(
-            insert(models.Bakery),
-            [{"name": f"b{i}", "region": models.Region.CENTRAL} for i in range(1, 602)],
-        )
-        await conn.execute(
-            insert(models.CakeOrder),
-            [
-                {
-                    "bakery_id": b,
-                    "written_phrase": "x",
-                    "current_total": 1,
-                    "created_at": EPOCH + timedelta(minutes=n),
-                }
-                for b in range(1, 602)
-                for n in range(4)
-            ],
-        )
+    await many_bakeries_with_orders(empty_engine, 601, 4)
     ids = list(range(1, 602))
     before = OrderKey(EPOCH + timedelta(minutes=3), 1)
     with count_statements(empty_engine) as log:

@@ -11,6 +11,7 @@ from app.db import models, reads
 from app.db.reads import Reader
 from app.db.seed import EPOCH
 from app.db.statements import count_statements
+from tests.dbstate import many_bakeries_with_orders
 
 
 async def expected_newest(engine, bakery_ids, limit):
@@ -70,24 +71,7 @@ async def test_window_and_union_shapes_agree_with_ties_on_created_at(engine):
 
 
 async def test_more_parents_than_sqlite_allows_in_a_union_is_still_one_statement(empty_engine):
-    async with empty_engine.begin() as conn:
-        await conn.execute(
-            insert(models.Bakery),
-            [{"name": f"b{i}", "region": models.Region.CENTRAL} for i in range(1, 602)],
-        )
-        await conn.execute(
-            insert(models.CakeOrder),
-            [
-                {
-                    "bakery_id": b,
-                    "written_phrase": "x",
-                    "current_total": 1,
-                    "created_at": EPOCH + timedelta(minutes=n),
-                }
-                for b in range(1, 602)
-                for n in range(3)
-            ],
-        )
+    await many_bakeries_with_orders(empty_engine, 601, 3)
     ids = list(range(1, 602))
     with count_statements(empty_engine) as log:
         rows = await Reader(empty_engine).newest_orders(ids, 2)

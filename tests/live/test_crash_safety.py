@@ -19,6 +19,7 @@ the kill) or 0, never anything between.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import sqlite3
 import sys
@@ -56,22 +57,22 @@ def batch(marker: str) -> dict:
     }
 
 
-class Backend:
+class Backend(abc.ABC):
     """How to point a server at the database, see its write transaction, and count rows."""
 
     env: dict[str, str]
 
-    async def in_write_transaction(self, pid: int) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def in_write_transaction(self, pid: int) -> bool: ...
 
-    async def count(self, marker: str) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def count(self, marker: str) -> int: ...
 
     async def healthy(self) -> bool:
         return True
 
-    async def close(self) -> None:
-        pass
+    async def close(self) -> None:  # most backends hold nothing to close
+        return None
 
 
 class SQLiteBackend(Backend):
