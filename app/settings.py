@@ -229,6 +229,15 @@ class Settings:
     )
     cors_max_age_seconds: NonNegative = 600
 
+    # Subscriptions (WebSocket graphql-transport-ws and SSE on /graphql; app/http/subscriptions.py).
+    # Operations one WebSocket connection may run at once.
+    subscription_max_per_connection: Positive = 10
+    # How long one subscription may stream before the server ends it (the client resubscribes);
+    # 0 = no bound.
+    subscription_max_seconds: NonNegativeFloat = 3600.0
+    # A WebSocket must send connection_init within this many seconds, or it is closed (4408).
+    subscription_init_timeout_seconds: PositiveFloat = 10.0
+
     def __post_init__(self) -> None:
         for spec in _specs():
             spec.check(getattr(self, spec.name))

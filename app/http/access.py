@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -102,26 +103,16 @@ class KeyBackend(AuthenticationBackend):
         self.settings = settings
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if conn.scope["type"] == "websocket":
+            # A WebSocket may present its key in its first message (connection_init) rather
+            # than a header browsers cannot set: app/http/subscriptions.py decides, by the same
+            # `authenticate_key` and with a close code the protocol defines.
+            return None
         header = conn.headers.get("authorization")
-        if header is None:
-            if self.settings.auth == "required" and not self._public(conn):
-                raise Unauthenticated(
-                    "This server requires an API key (BATCHERY_AUTH=required): send "
-                    "Authorization: Bearer <key> (create one with: batchery keys create).",
-                    presented=False,
-                )
+        if header is None and self._public(conn):
             return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated(
-                "The Authorization header must read 'Bearer <key>'.", presented=True
-            )
-        found = await check_key(conn.app.state.engine, token)
-        if isinstance(found, KeyProblem):
-            raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
-        caller = Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
-        return AuthCredentials(list(found.scopes)), CallerUser(caller)
+        caller = await authenticate_key(conn.app.state.engine, self.settings, header)
+        return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
 
     def _public(self, conn: HTTPConnection) -> bool:
         path = conn.url.path
@@ -135,6 +126,27 @@ class KeyBackend(AuthenticationBackend):
             and "query" not in conn.query_params
             and prefers_html(conn.headers.get("accept"))
         )
+
+
+async def authenticate_key(engine: AsyncEngine, settings: Settings, header: str | None) -> Caller:
+    """The caller an `Authorization` value (None: absent) stands for; `Unauthenticated` when
+    it is unknown, malformed, revoked or expired, or absent in required mode."""
+    if header is None:
+        if settings.auth == "required":
+            raise Unauthenticated(
+                "This server requires an API key (BATCHERY_AUTH=required): send "
+                "Authorization: Bearer <key> (create one with: batchery keys create).",
+                presented=False,
+            )
+        return ANONYMOUS
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("The Authorization header must read 'Bearer <key>'.", presented=True)
+    found = await check_key(engine, token)
+    if isinstance(found, KeyProblem):
+        raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
+    return Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
 
 
 def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response:
