@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.db.engine import create_engine
@@ -36,6 +36,7 @@ from app.http.jwt_auth import JwtConfig, JwtVerifier
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
+from app.http.subscriptions import SubscriptionSocket
 from app.memory import freeze_startup_objects
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # Newcomers open the bare address first: send them to GraphiQL and the API.
         Route("/", lambda request: RedirectResponse("/graphql"), methods=["GET"]),
         Route("/graphql", graphql_endpoint, methods=ROUTE_METHODS),
+        # Subscriptions over WebSocket (graphql-transport-ws); over SSE they take the Route.
+        WebSocketRoute("/graphql", SubscriptionSocket(settings)),
         Route("/photos/{photo_id:int}", photo_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

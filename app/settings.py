@@ -143,6 +143,18 @@ def jwt_algorithms(variable: str, value: str) -> tuple[str, ...]:
     return names
 
 
+@dataclass(frozen=True, slots=True)
+class JobsBroker:
+    """Empty (the in-process broker) or the Redis URL of a shared queue."""
+
+    def check(self, variable: str, value: Any) -> None:
+        if value and not _redis_url(value):
+            raise SettingsError(
+                f"{variable} must be empty (jobs run inside the API process) or a Redis URL "
+                f"such as redis://127.0.0.1:6379/0, got {hide_password(value)!r}"
+            )
+
+
 # A header name as HTTP allows it (RFC 9110 token).
 CLIENT_KEY = re.compile(r"address|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -295,6 +307,39 @@ class Settings:
     jwt_jwks_min_refresh_seconds: NonNegative = 30
     jwt_jwks_timeout_seconds: PositiveFloat = 5.0
 
+    # Bulk jobs (README: Bulk jobs). Empty broker: jobs run inside the API process (taskiq's
+    # in-memory broker); `redis://host:port[/db]`: the API enqueues on a Redis stream and
+    # `batchery worker` processes execute.
+    jobs_broker: Annotated[str, JobsBroker()] = ""
+    # Where each job's input and result files live; empty means data_dir/jobs.
+    jobs_dir: str = ""
+    # Redis keys (the queue's stream, the progress channels) start with this.
+    jobs_key_prefix: str = "batchery"
+    jobs_max_file_bytes: Positive = 2 * 1024 * 1024 * 1024
+    jobs_max_records: Positive = 10_000_000
+    # An atomic job is one transaction: its locks and undo grow with every record.
+    jobs_max_atomic_records: Positive = 100_000
+    # Jobs of one client not yet finished (created, running or canceling).
+    jobs_max_active_per_client: Positive = 5
+    # A finished job's files are removed (and the job EXPIRED) this long after it was created.
+    jobs_retention_seconds: Positive = 7 * 24 * 3600
+    # A worker renews its claim on a job at every chunk; a claim this old belongs to a dead
+    # worker and another takes the job over, resuming after the last committed chunk.
+    jobs_lease_seconds: Annotated[float, Above(0), AtMost(24 * 3600)] = 60.0
+    # Progress events of one job at most this often (plus the final one).
+    jobs_progress_interval_seconds: Annotated[float, Above(0), AtMost(60)] = 0.5
+    # Jobs one process (a worker, or the API itself when embedded) runs at once.
+    jobs_worker_concurrency: Annotated[int, AtLeast(1), AtMost(64)] = 2
+
+    # Subscriptions (WebSocket graphql-transport-ws and SSE on /graphql; app/http/subscriptions.py).
+    # Operations one WebSocket connection may run at once.
+    subscription_max_per_connection: Positive = 10
+    # How long one subscription may stream before the server ends it (the client resubscribes);
+    # 0 = no bound.
+    subscription_max_seconds: NonNegativeFloat = 3600.0
+    # A WebSocket must send connection_init within this many seconds, or it is closed (4408).
+    subscription_init_timeout_seconds: PositiveFloat = 10.0
+
     def __post_init__(self) -> None:
         for spec in _specs():
             spec.check(getattr(self, spec.name))
@@ -312,6 +357,10 @@ class Settings:
     @property
     def resolved_upload_spool_dir(self) -> Path:
         return Path(self.upload_spool_dir) if self.upload_spool_dir else self.data_dir / "uploads"
+
+    @property
+    def resolved_jobs_dir(self) -> Path:
+        return Path(self.jobs_dir) if self.jobs_dir else self.data_dir / "jobs"
 
     @property
     def cors_origins(self) -> list[str]:
@@ -441,6 +490,17 @@ ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asy
 def hide_password(url: str) -> str:
     """The URL as it may be printed: `user:***@host`. Works on strings SQLAlchemy cannot parse."""
     return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
+
+
+def _redis_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("redis", "rediss") and bool(parts.hostname) and port != 0
 
 
 def _comma_list(value: str) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -102,13 +103,12 @@ class Unauthenticated(AuthenticationError):
         self.presented = presented
 
 
-class Unverifiable(AuthenticationError):
+class Unverifiable(Unauthenticated):
     """The credential cannot be checked now (the identity provider's keys are out of reach): a
-    503, since the credential may well be good."""
+    503 over HTTP, since the credential may well be good."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, presented=True)
 
 
 class KeyBackend(AuthenticationBackend):
@@ -117,48 +117,16 @@ class KeyBackend(AuthenticationBackend):
         self.tokens = tokens
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if conn.scope["type"] == "websocket":
+            # A WebSocket may present its key in its first message (connection_init) rather
+            # than a header browsers cannot set: app/http/subscriptions.py decides, by the same
+            # `authenticate_key` and with a close code the protocol defines.
+            return None
         header = conn.headers.get("authorization")
-        if header is None:
-            if self.settings.auth == "required" and not self._public(conn):
-                raise Unauthenticated(
-                    "This server requires an API key (BATCHERY_AUTH=required): send "
-                    "Authorization: Bearer <key> (create one with: batchery keys create).",
-                    presented=False,
-                )
+        if header is None and self._public(conn):
             return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated(
-                "The Authorization header must read 'Bearer <key>'.", presented=True
-            )
-        if looks_like_jwt(token):
-            caller = await self._jwt_caller(token)
-            return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
-        found = await check_key(conn.app.state.engine, token)
-        if isinstance(found, KeyProblem):
-            raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
-        caller = Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
-        return AuthCredentials(list(found.scopes)), CallerUser(caller)
-
-    async def _jwt_caller(self, token: str) -> Caller:
-        if self.tokens is None:
-            raise Unauthenticated(
-                "The bearer token looks like a JWT, but this server accepts none (no "
-                "BATCHERY_JWT_JWKS_URL, BATCHERY_JWT_JWKS_FILE or BATCHERY_JWT_PUBLIC_KEY_FILE "
-                "is set): send an API key.",
-                presented=True,
-            )
-        try:
-            return await self.tokens.caller(token)
-        except TokenRefused as refused:
-            raise Unauthenticated(
-                f"The bearer token (a JWT) {refused.message}.", presented=True
-            ) from None
-        except KeysUnavailable as error:
-            raise Unverifiable(
-                f"The bearer token (a JWT) cannot be checked now: {error}. Retry later."
-            ) from None
+        caller = await authenticate_key(conn.app.state.engine, self.settings, header, self.tokens)
+        return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
 
     def _public(self, conn: HTTPConnection) -> bool:
         path = conn.url.path
@@ -172,6 +140,55 @@ class KeyBackend(AuthenticationBackend):
             and "query" not in conn.query_params
             and prefers_html(conn.headers.get("accept"))
         )
+
+
+async def authenticate_key(
+    engine: AsyncEngine,
+    settings: Settings,
+    header: str | None,
+    tokens: JwtVerifier | None = None,
+) -> Caller:
+    """The caller an `Authorization` value (None: absent) stands for: an API key, or a JWT when
+    `tokens` verifies them; `Unauthenticated` when it is unknown, malformed, revoked or expired,
+    or absent in required mode (`Unverifiable` when it cannot be checked now)."""
+    if header is None:
+        if settings.auth == "required":
+            raise Unauthenticated(
+                "This server requires an API key (BATCHERY_AUTH=required): send "
+                "Authorization: Bearer <key> (create one with: batchery keys create).",
+                presented=False,
+            )
+        return ANONYMOUS
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("The Authorization header must read 'Bearer <key>'.", presented=True)
+    if looks_like_jwt(token):
+        return await jwt_caller(tokens, token)
+    found = await check_key(engine, token)
+    if isinstance(found, KeyProblem):
+        raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
+    return Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
+
+
+async def jwt_caller(tokens: JwtVerifier | None, token: str) -> Caller:
+    if tokens is None:
+        raise Unauthenticated(
+            "The bearer token looks like a JWT, but this server accepts none (no "
+            "BATCHERY_JWT_JWKS_URL, BATCHERY_JWT_JWKS_FILE or BATCHERY_JWT_PUBLIC_KEY_FILE "
+            "is set): send an API key.",
+            presented=True,
+        )
+    try:
+        return await tokens.caller(token)
+    except TokenRefused as refused:
+        raise Unauthenticated(
+            f"The bearer token (a JWT) {refused.message}.", presented=True
+        ) from None
+    except KeysUnavailable as error:
+        raise Unverifiable(
+            f"The bearer token (a JWT) cannot be checked now: {error}. Retry later."
+        ) from None
 
 
 def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response:

@@ -34,11 +34,13 @@ from app.http.media import (
 from app.http.metrics import Metrics
 from app.http.multipart import check_preflight, read_multipart
 from app.http.params import (
+    Layout,
     Operation,
     operation_from_query_params,
     operations_from_payload,
     parse_json,
 )
+from app.http.sse import subscription_response, wants_event_stream
 from app.http.throttle import (
     THROTTLED,
     Throttled,
@@ -74,12 +76,15 @@ async def graphql_endpoint(request: Request) -> Response:
 async def _dispatch(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     accept = request.headers.get("accept")
+    streams = wants_event_stream(accept)  # a subscription over SSE (app/http/sse.py)
     if request.method in ("GET", "HEAD"):
         if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
             return graphiql_page(request.url.path)
-        media_type = negotiate(accept)
         operation = operation_from_query_params(request.query_params)
-        return await _respond(request, [operation], False, media_type, via_get=True)
+        if streams:
+            return await subscription_response(request, [operation])
+        media_type = negotiate(accept)
+        return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
         raise RequestError(
             405,
@@ -87,22 +92,28 @@ async def _dispatch(request: Request) -> Response:
             "METHOD_NOT_ALLOWED",
             headers={"Allow": ALLOWED_METHODS},
         )
-    media_type = negotiate(accept)
     kind, params = content_type(request.headers.get("content-type"))
     if kind == JSON:
         charset = params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):
             raise _unsupported(f"application/json with charset={charset}")
+        if streams:
+            payload = await _read_json(request, settings)
+            return await subscription_response(
+                request, operations_from_payload(payload, settings)[0]
+            )
+        media_type = negotiate(accept)
         payload = await _read_json(request, settings)
-        operations, is_batch = operations_from_payload(payload, settings)
-        return await _respond(request, operations, is_batch, media_type)
+        operations, layout = operations_from_payload(payload, settings)
+        return await _respond(request, operations, layout, media_type)
+    media_type = negotiate(accept)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
         try:
             payload = await read_multipart(request, settings, spool)
-            operations, is_batch = operations_from_payload(payload, settings)
-            return await _respond(request, operations, is_batch, media_type)
+            operations, layout = operations_from_payload(payload, settings)
+            return await _respond(request, operations, layout, media_type)
         finally:
             spool.close()
     raise _unsupported(kind or "no Content-Type")
@@ -111,7 +122,7 @@ async def _dispatch(request: Request) -> Response:
 async def _respond(
     request: Request,
     operations: list[Operation],
-    is_batch: bool,
+    layout: Layout,
     media_type: str,
     *,
     via_get: bool = False,
@@ -158,7 +169,9 @@ async def _respond(
             ) from None
     after_answer: list[Callable[[], None]] = []
     try:
-        return await _answer(request, planned, mode, charged, after_answer, is_batch, media_type)
+        return await _answer(
+            request, operations, planned, mode, charged, after_answer, layout, media_type
+        )
     finally:
         # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
         for action in after_answer:
@@ -167,11 +180,12 @@ async def _respond(
 
 async def _answer(
     request: Request,
+    operations: list[Operation],
     planned: list[Planned],
     mode: str | None,
     charged: Charge | None,
     after_answer: list[Callable[[], None]],
-    is_batch: bool,
+    layout: Layout,
     media_type: str,
 ) -> Response:
     app_state = request.app.state
@@ -213,8 +227,9 @@ async def _answer(
             extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
             response["extensions"] = extensions
     headers = rate_headers(budget)
-    if is_batch:
-        return render(formatted, media_type, headers=headers)
+    if layout.many:
+        entries = [layout.entry(op, item) for op, item in zip(operations, formatted, strict=True)]
+        return render(entries, media_type, headers=headers)
     status = _status(outcomes[0], media_type)
     return render(formatted[0], media_type, status, headers)
 

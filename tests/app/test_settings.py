@@ -166,3 +166,48 @@ def test_every_numeric_setting_declares_a_bound():
 )
 def test_passwords_are_hidden_when_a_url_is_shown(url, shown):
     assert hide_password(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:6379", "redis://", "redis://host:99999", "127.0.0.1:6379"]
+)
+def test_a_jobs_broker_that_is_no_redis_url_stops_the_start_naming_the_setting(url):
+    with pytest.raises(SettingsError, match=r"^BATCHERY_JOBS_BROKER must be empty .* or a Redis"):
+        Settings.from_env({"BATCHERY_JOBS_BROKER": url})
+
+
+def test_a_jobs_broker_url_shown_in_a_refusal_hides_its_password():
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"BATCHERY_JOBS_BROKER": "http://user:secret@host/"})
+    assert "secret" not in str(refused.value)
+
+
+def test_jobs_run_embedded_by_default_with_files_in_the_data_dir(tmp_path):
+    from app.jobs_settings import jobs_config
+
+    config = jobs_config(Settings(data_dir=tmp_path))
+    assert config.embedded
+    assert config.jobs_dir == tmp_path / "jobs"
+    redis = jobs_config(
+        Settings.from_env(
+            {"BATCHERY_JOBS_BROKER": "redis://127.0.0.1:6379/2", "BATCHERY_JOBS_DIR": "/srv/j"}
+        )
+    )
+    assert not redis.embedded
+    assert redis.broker_url == "redis://127.0.0.1:6379/2"
+    assert redis.jobs_dir == Path("/srv/j")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BATCHERY_JOBS_LEASE_SECONDS", "0"),
+        ("BATCHERY_JOBS_WORKER_CONCURRENCY", "0"),
+        ("BATCHERY_JOBS_WORKER_CONCURRENCY", "65"),
+        ("BATCHERY_JOBS_MAX_RECORDS", "0"),
+        ("BATCHERY_JOBS_PROGRESS_INTERVAL_SECONDS", "0"),
+    ],
+)
+def test_jobs_settings_out_of_range_are_refused(variable, value):
+    with pytest.raises(SettingsError, match=f"^{variable} must be"):
+        Settings.from_env({variable: value})
