@@ -44,6 +44,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.sse import subscription_response, wants_event_stream
 from app.http.stream_media import json_type, streamed_type
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
@@ -81,11 +82,16 @@ async def graphql_endpoint(request: Request) -> Response:
 async def _dispatch(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     accept = request.headers.get("accept")
+    # One operation over SSE is a subscription (app/http/sse.py); a batch asking for
+    # text/event-stream is a streamed batch answer (app/http/streaming.py, in `_respond`).
+    streams = wants_event_stream(accept)
     if request.method in ("GET", "HEAD"):
         if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
             return graphiql_page(request.url.path)
-        media_type = json_type(accept)
         operation = operation_from_query_params(request.query_params)
+        if streams:
+            return await subscription_response(request, [operation])
+        media_type = json_type(accept)
         return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
         raise RequestError(
@@ -102,6 +108,8 @@ async def _dispatch(request: Request) -> Response:
             raise _unsupported(f"application/json with charset={charset}")
         payload = await _read_json(request, settings)
         operations, layout = operations_from_payload(payload, settings)
+        if streams and not layout.many:
+            return await subscription_response(request, operations)
         return await _respond(request, operations, layout, media_type)
     if kind == MULTIPART:
         check_preflight(request, settings)
