@@ -40,6 +40,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.sse import subscription_response, wants_event_stream
 from app.http.throttle import (
     THROTTLED,
     Throttled,
@@ -75,11 +76,14 @@ async def graphql_endpoint(request: Request) -> Response:
 async def _dispatch(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     accept = request.headers.get("accept")
+    streams = wants_event_stream(accept)  # a subscription over SSE (app/http/sse.py)
     if request.method in ("GET", "HEAD"):
         if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
             return graphiql_page(request.url.path)
-        media_type = negotiate(accept)
         operation = operation_from_query_params(request.query_params)
+        if streams:
+            return await subscription_response(request, [operation])
+        media_type = negotiate(accept)
         return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
         raise RequestError(
@@ -88,15 +92,21 @@ async def _dispatch(request: Request) -> Response:
             "METHOD_NOT_ALLOWED",
             headers={"Allow": ALLOWED_METHODS},
         )
-    media_type = negotiate(accept)
     kind, params = content_type(request.headers.get("content-type"))
     if kind == JSON:
         charset = params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):
             raise _unsupported(f"application/json with charset={charset}")
+        if streams:
+            payload = await _read_json(request, settings)
+            return await subscription_response(
+                request, operations_from_payload(payload, settings)[0]
+            )
+        media_type = negotiate(accept)
         payload = await _read_json(request, settings)
         operations, layout = operations_from_payload(payload, settings)
         return await _respond(request, operations, layout, media_type)
+    media_type = negotiate(accept)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
