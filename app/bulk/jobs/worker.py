@@ -1,0 +1,188 @@
+"""What executes jobs in a process: the `run_job` task, the reaper, the retention sweep.
+
+A process (a `batchery worker`, or the API when jobs are embedded) runs at most
+`worker_concurrency` jobs at once. A job is run only once claimed in the table
+(`app.db.jobs.claim_job`): a message for a job another worker holds is dropped, so duplicate
+deliveries are harmless. The reaper claims, every third of a lease, jobs nobody holds: those
+whose worker died (its lease ran out), and new ones whose message was lost (the in-memory
+broker of an API process that restarted). Every claim of a job counts an attempt; a job that
+keeps killing its workers is failed after MAX_ATTEMPTS instead of being retried forever.
+
+Stopping (SIGTERM) takes no new job, cancels the running ones between two statements (the chunk
+in flight rolls back; what was committed is the job's checkpoint) and gives their leases back,
+so another worker resumes them at its next reaper tick instead of a lease later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bulk.jobs import files
+from app.bulk.jobs.config import JobsConfig
+from app.bulk.jobs.model import Job
+from app.db import jobs as rows
+from app.db.transactions import write_connection
+
+logger = logging.getLogger("batchery.jobs")
+
+# Claims of one job before it is failed: a job that kills its worker every time (out of memory,
+# a crash in a driver) must not take every worker down in turn, forever.
+MAX_ATTEMPTS = 5
+# Final jobs expired per sweep (each is a directory removed and one UPDATE).
+SWEEP_BATCH = 100
+
+Execute = Callable[[Job, str], Awaitable[None]]
+
+
+def worker_id() -> str:
+    """`host:pid:random`: the pid tells an operator (and the crash test) which process holds a
+    job; the random part tells two lives of one pid apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class JobWorker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        config: JobsConfig,
+        execute: Execute,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.name = name or worker_id()
+        self._execute = execute
+        self._slots = asyncio.Semaphore(config.worker_concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+        # Set at each reaper pass; tests wait on it instead of sleeping.
+        self.reaped = asyncio.Event()
+
+    @property
+    def running(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    async def run_job(self, job_id: str) -> None:
+        """The taskiq task: run `job_id` if nobody else holds it."""
+        if self._stopping:
+            return
+        async with self._slots:
+            job = await rows.claim_job(self.engine, self.name, self.config.lease_seconds, job_id)
+            if job is not None:
+                await self._run(job)
+
+    def start(self) -> None:
+        self._loops.append(asyncio.create_task(self._reap_loop(), name="jobs reaper"))
+
+    async def stop(self) -> None:
+        """Take nothing new, stop the running jobs and hand their leases back."""
+        self._stopping = True
+        for loop in self._loops:
+            loop.cancel()
+        for running in list(self._running.values()):
+            running.cancel()
+        await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        self._loops.clear()
+
+    async def reap(self) -> int:
+        """Claim and start jobs nobody holds while this process has room; how many started."""
+        started = 0
+        while not self._stopping and not self._slots.locked():
+            await self._slots.acquire()
+            try:
+                job = await rows.claim_job(self.engine, self.name, self.config.lease_seconds)
+            except BaseException:
+                self._slots.release()
+                raise
+            if job is None:
+                self._slots.release()
+                break
+            if job.attempts > 1:
+                logger.warning(
+                    "job %s: resumed (attempt %d) after %d of %d records",
+                    job.id,
+                    job.attempts,
+                    job.counts.processed,
+                    job.counts.total,
+                )
+            task = asyncio.create_task(self._run(job), name=f"job {job.id}")
+            task.add_done_callback(lambda _: self._slots.release())
+            started += 1
+        return started
+
+    async def sweep(self) -> int:
+        """Expire final jobs past their retention: files first, then the row (a crash between
+        leaves a row still listing files that are gone, and the next sweep finishes it)."""
+        expired = 0
+        for job in await rows.expired_jobs(self.engine, first=SWEEP_BATCH):
+            await asyncio.to_thread(files.remove_job_dir, self.config.jobs_dir, job.id)
+            if await rows.mark_expired(self.engine, job.id):
+                expired += 1
+        return expired
+
+    async def _reap_loop(self) -> None:
+        while True:
+            try:
+                await self.reap()
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database is away: the next pass tries again.
+                logger.exception("jobs reaper: pass failed")
+            self.reaped.set()
+            await asyncio.sleep(self.config.reap_interval_seconds)
+
+    async def _run(self, job: Job) -> None:
+        if job.attempts > MAX_ATTEMPTS:
+            await self._give_up(job)
+            return
+        task = asyncio.create_task(self._execute(job, self.name), name=f"run {job.id}")
+        self._running[job.id] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            await self._release(job)
+        except Exception:
+            # The runner reports a job's failures in its row; this is a bug in it. The lease
+            # runs out and the job is retried, up to MAX_ATTEMPTS.
+            logger.exception("job %s: the runner failed", job.id)
+        finally:
+            self._running.pop(job.id, None)
+
+    async def _release(self, job: Job) -> None:
+        try:
+            await rows.release_lease(self.engine, job.id, self.name)
+        except Exception:
+            logger.exception("job %s: could not give its lease back; it runs out", job.id)
+
+    async def _give_up(self, job: Job) -> None:
+        message = (
+            f"the job was started {MAX_ATTEMPTS} times and its worker stopped each time "
+            "before the end (killed, out of memory?); the records committed so far stay"
+        )
+        async with write_connection(self.engine) as conn, conn.begin():
+            await rows.finish_job(
+                conn,
+                job.id,
+                self.name,
+                rows.JobStatus.FAILED,
+                job.counts,
+                results_bytes=job.results_bytes,
+                failed_bytes=job.failed_bytes,
+                error_code="TOO_MANY_ATTEMPTS",
+                error_message=message,
+            )
+        logger.error("job %s: failed after %d attempts", job.id, MAX_ATTEMPTS)
