@@ -6,17 +6,13 @@ their own shapes to and from these.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-
-class Operation(enum.Enum):
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    UPSERT = "UPSERT"
-    DELETE = "DELETE"
+# Defined in the data layer, which stores them in a bulk job's row (app/db/job_model.py).
+from app.db.job_model import BatchOptions as BatchOptions
+from app.db.job_model import Operation as Operation
 
 
 class ErrorCode:
@@ -44,14 +40,6 @@ class RecordError:
     message: str
     # The input field at fault, as the client wrote it (e.g. "data.name"), when there is one.
     field: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOptions:
-    atomic: bool = False
-    return_records: bool = False
-    continue_on_error: bool = True
-    validate_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +80,7 @@ class BatchRecord:
 class BatchRequest:
     operation: Operation
     records: Sequence[BatchRecord]
-    options: BatchOptions = BatchOptions()
+    options: BatchOptions = field(default_factory=BatchOptions)
 
 
 @dataclass(frozen=True, slots=True)

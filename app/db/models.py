@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
@@ -24,6 +25,8 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
+
+from app.db.job_model import FileFormat, JobStatus, Operation
 
 # The widest value of an `Integer` column (keys, totals) on every backend: PostgreSQL's int4.
 INT_MAX = 2**31 - 1
@@ -238,3 +241,41 @@ class AuditEvent(Base):
     # "ok", or "error" with the error codes (GraphQL) or the status (REST) in `detail`.
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class BulkJob(Base):
+    """A bulk job (app/db/jobs.py): what was asked, where it stands, and its checkpoint: the
+    records committed (`processed`) and the sizes of its result files at that moment."""
+
+    __tablename__ = "bulk_jobs"
+    __table_args__ = (
+        # The oldest claimable job first (workers), and a client's own jobs newest first.
+        Index("ix_bulk_jobs_status_created", "status", "created_at"),
+        Index("ix_bulk_jobs_owner_created", "owner", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The caller who submitted it (Caller.id): only they (and admins) see it.
+    owner: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[Operation] = mapped_column(_enum(Operation, "bulk_operation"))
+    file_format: Mapped[FileFormat] = mapped_column(_enum(FileFormat, "bulk_file_format"))
+    # The bulk options, as a JSON object.
+    options: Mapped[str] = mapped_column(Text)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "bulk_job_status"))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Byte sizes of results.jsonl and failed.<fmt> at the checkpoint (may pass 2 GiB).
+    results_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -34,6 +34,7 @@ from app.http.media import (
 from app.http.metrics import Metrics
 from app.http.multipart import check_preflight, read_multipart
 from app.http.params import (
+    Layout,
     Operation,
     operation_from_query_params,
     operations_from_payload,
@@ -79,7 +80,7 @@ async def _dispatch(request: Request) -> Response:
             return graphiql_page(request.url.path)
         media_type = negotiate(accept)
         operation = operation_from_query_params(request.query_params)
-        return await _respond(request, [operation], False, media_type, via_get=True)
+        return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
         raise RequestError(
             405,
@@ -94,15 +95,15 @@ async def _dispatch(request: Request) -> Response:
         if charset not in ("utf-8", "utf8"):
             raise _unsupported(f"application/json with charset={charset}")
         payload = await _read_json(request, settings)
-        operations, is_batch = operations_from_payload(payload, settings)
-        return await _respond(request, operations, is_batch, media_type)
+        operations, layout = operations_from_payload(payload, settings)
+        return await _respond(request, operations, layout, media_type)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
         try:
             payload = await read_multipart(request, settings, spool)
-            operations, is_batch = operations_from_payload(payload, settings)
-            return await _respond(request, operations, is_batch, media_type)
+            operations, layout = operations_from_payload(payload, settings)
+            return await _respond(request, operations, layout, media_type)
         finally:
             spool.close()
     raise _unsupported(kind or "no Content-Type")
@@ -111,7 +112,7 @@ async def _dispatch(request: Request) -> Response:
 async def _respond(
     request: Request,
     operations: list[Operation],
-    is_batch: bool,
+    layout: Layout,
     media_type: str,
     *,
     via_get: bool = False,
@@ -158,7 +159,9 @@ async def _respond(
             ) from None
     after_answer: list[Callable[[], None]] = []
     try:
-        return await _answer(request, planned, mode, charged, after_answer, is_batch, media_type)
+        return await _answer(
+            request, operations, planned, mode, charged, after_answer, layout, media_type
+        )
     finally:
         # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
         for action in after_answer:
@@ -167,11 +170,12 @@ async def _respond(
 
 async def _answer(
     request: Request,
+    operations: list[Operation],
     planned: list[Planned],
     mode: str | None,
     charged: Charge | None,
     after_answer: list[Callable[[], None]],
-    is_batch: bool,
+    layout: Layout,
     media_type: str,
 ) -> Response:
     app_state = request.app.state
@@ -213,8 +217,9 @@ async def _answer(
             extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
             response["extensions"] = extensions
     headers = rate_headers(budget)
-    if is_batch:
-        return render(formatted, media_type, headers=headers)
+    if layout.many:
+        entries = [layout.entry(op, item) for op, item in zip(operations, formatted, strict=True)]
+        return render(entries, media_type, headers=headers)
     status = _status(outcomes[0], media_type)
     return render(formatted[0], media_type, status, headers)
 

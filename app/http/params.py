@@ -4,6 +4,13 @@ A batch as a whole is refused only when it is not a batch at all (empty, an elem
 object, too many operations). An element whose parameters are wrong (no `query`, `variables` not an
 object, ...) becomes an `Operation` that carries the problem: in a batch it is answered in its own
 response element, alone it is a 400.
+
+Variable batching (the batching appendix drafted in graphql/graphql-over-http, Hot Chocolate 14):
+`variables` may be a list of objects, and the request object then runs once per variable set. Each
+set becomes an `Operation` of its own, tagged with where it came from (`requestIndex` in the array
+body, `variableIndex` in the list), so everything downstream (planning, cost, limits, loaders, the
+`batch_mutations` rule) treats a variable set exactly like an operation of a JSON-array batch. A
+set that is not an object fails alone.
 """
 
 from __future__ import annotations
@@ -28,42 +35,126 @@ SHAPE = (
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One operation as received: a request to run, or the reason it cannot be run."""
+    """One operation as received: a request to run, or the reason it cannot be run.
+
+    `request_index`: its place in a JSON-array body (None when the body was one object);
+    `variable_index`: its place in a `variables` list (None when `variables` was not a list)."""
 
     request: GraphQLRequest | None
     problem: str | None = None
     code: str = "BAD_REQUEST"
+    request_index: int | None = None
+    variable_index: int | None = None
 
 
-def operations_from_payload(payload: Any, settings: Settings) -> tuple[list[Operation], bool]:
-    """The operations of a POST body (or multipart `operations`) and whether it was a batch."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How the answer is laid out: `batch` when the body was an array; `variable_batch` when a
+    request object had a list of variable sets. A plain request answers one object and a plain
+    JSON-array batch today's array; as soon as a variable list is in it, each entry carries its
+    `requestIndex`/`variableIndex` (the draft appendix's index fields)."""
+
+    batch: bool
+    variable_batch: bool = False
+
+    @property
+    def many(self) -> bool:
+        """Answered as a list (or a stream) rather than one response."""
+        return self.batch or self.variable_batch
+
+    def indexes(self, operation: Operation) -> dict[str, int]:
+        """The index fields of this operation's entry (the draft's names, in its order)."""
+        fields: dict[str, int] = {}
+        if operation.request_index is not None:
+            fields["requestIndex"] = operation.request_index
+        if operation.variable_index is not None:
+            fields["variableIndex"] = operation.variable_index
+        return fields
+
+    def entry(self, operation: Operation, response: dict[str, Any]) -> dict[str, Any]:
+        """An operation's response as an element of the answer: with its index fields when a
+        variable list is in the request (a plain batch keeps today's bare responses)."""
+        if not self.variable_batch:
+            return response
+        return {**self.indexes(operation), **response}
+
+
+def operations_from_payload(payload: Any, settings: Settings) -> tuple[list[Operation], Layout]:
+    """The operations of a POST body (or multipart `operations`), one per variable set, and how
+    the answer is laid out."""
     is_batch = check_shape(payload, settings)
     elements = payload if is_batch else [payload]
-    return [operation_from_object(element) for element in elements], is_batch
+    operations: list[Operation] = []
+    for index, element in enumerate(elements):
+        operations.extend(_expand(element, index if is_batch else None))
+    variable_batch = any(operation.variable_index is not None for operation in operations)
+    return operations, Layout(is_batch, variable_batch)
 
 
 def check_shape(payload: Any, settings: Settings) -> bool:
-    """Refuse what is not one operation nor a batch of them; True for a batch."""
+    """Refuse what is not one operation nor a batch of them; True for a batch. Variable sets
+    count like operations against `max_batch_operations`."""
     if isinstance(payload, dict):
+        _check_count(executions(payload), settings)
         return False
     if not isinstance(payload, list):
         raise bad_request(f"The request is {json_type(payload)}. {SHAPE}")
     if not payload:
         raise bad_request(f"The batch is an empty array: it has no operation to run. {SHAPE}")
-    if len(payload) > settings.max_batch_operations:
-        raise too_large(
-            f"The batch has {counted(len(payload), 'operation')}, more than this server runs in "
-            "one request; split it into several requests",
-            "TOO_MANY_OPERATIONS",
-            "max_batch_operations",
-            settings.max_batch_operations,
-        )
+    _check_count(len(payload), settings)  # before looking into a huge array's elements
     for index, element in enumerate(payload):
         if not isinstance(element, dict):
             raise bad_request(
                 f"Element {index} of the batch is {json_type(element)}, not an object. {SHAPE}"
             )
+    _check_count(sum(executions(element) for element in payload), settings)
     return True
+
+
+def executions(element: Mapping[str, Any]) -> int:
+    """How many times a request object runs: once per variable set, at least once."""
+    variables = element.get("variables")
+    return max(1, len(variables)) if isinstance(variables, list) else 1
+
+
+def _check_count(count: int, settings: Settings) -> None:
+    if count > settings.max_batch_operations:
+        raise too_large(
+            f"The request has {counted(count, 'operation')} (each variable set of a variable "
+            "batch counts as one), more than this server runs in one request; split it into "
+            "several requests",
+            "TOO_MANY_OPERATIONS",
+            "max_batch_operations",
+            settings.max_batch_operations,
+        )
+
+
+def _expand(element: Mapping[str, Any], request_index: int | None) -> list[Operation]:
+    """One operation per variable set of a request object (one when `variables` is no list)."""
+    variables = element.get("variables")
+    if not isinstance(variables, list):
+        return [_at(operation_from_object(element), request_index, None)]
+    if not variables:
+        problem = "`variables` is an empty list: give at least one variable set, or an object."
+        return [Operation(None, problem, request_index=request_index)]
+    operations = []
+    for variable_index, variable_set in enumerate(variables):
+        if isinstance(variable_set, dict):
+            operation = operation_from_object({**element, "variables": variable_set})
+        else:
+            operation = Operation(
+                None,
+                f"Variable set {variable_index} is {json_type(variable_set)}: each item of a "
+                "`variables` list must be an object.",
+            )
+        operations.append(_at(operation, request_index, variable_index))
+    return operations
+
+
+def _at(operation: Operation, request_index: int | None, variable_index: int | None) -> Operation:
+    return Operation(
+        operation.request, operation.problem, operation.code, request_index, variable_index
+    )
 
 
 def operation_from_object(params: Mapping[str, Any]) -> Operation:
@@ -107,6 +198,10 @@ def operation_from_query_params(params: Mapping[str, str]) -> Operation:
                 decoded[name] = orjson.loads(text)
             except orjson.JSONDecodeError as error:
                 raise bad_request(f"The `{name}` parameter is not valid JSON: {error}.") from None
+    if isinstance(decoded.get("variables"), list):
+        raise bad_request(
+            "`variables` is a list (a variable batch): send variable batches with POST."
+        )
     return operation_from_object(decoded)
 
 

@@ -85,7 +85,7 @@ async def run(engine: AsyncEngine, fn: Any) -> Any:
 
 # The tables a database made before migrations has (`metadata.create_all` of that time): those of
 # the initial revision. Tables added by later revisions come with the upgrade.
-LATER_TABLES = ("api_keys", "audit_events")  # 0002
+LATER_TABLES = ("api_keys", "audit_events", "bulk_jobs")  # 0002, 0003
 LEGACY_TABLES = [t for t in models.Base.metadata.sorted_tables if t.name not in LATER_TABLES]
 
 

@@ -235,8 +235,9 @@ async def test_bodies_that_are_not_requests_are_400(client, body, message):
             "`variables` must be an object or null, not a string",
         ),
         (
+            # A list is a variable batch (test_variable_batches.py); an empty one has no set.
             {"query": PRODUCTS, "variables": []},
-            "`variables` must be an object or null, not an array",
+            "`variables` is an empty list",
         ),
         ({"query": PRODUCTS, "operationName": 7}, "`operationName` must be a string or null"),
         ({"query": PRODUCTS, "extensions": False}, "`extensions` must be an object or null"),
