@@ -5,8 +5,8 @@ A process (a `batchery worker`, or the API when jobs are embedded) runs at most
 (`app.db.jobs.claim_job`): a message for a job another worker holds is dropped, so duplicate
 deliveries are harmless. The reaper claims, every third of a lease, jobs nobody holds: those
 whose worker died (its lease ran out), and new ones whose message was lost (the in-memory
-broker of an API process that restarted). Every claim of a job counts an attempt; a job that
-keeps killing its workers is failed after MAX_ATTEMPTS instead of being retried forever.
+broker of an API process that restarted). Every claim of a job counts an attempt; the runner
+fails a job that keeps killing its workers instead of retrying it forever.
 
 Stopping (SIGTERM) takes no new job, cancels the running ones between two statements (the chunk
 in flight rolls back; what was committed is the job's checkpoint) and gives their leases back,
@@ -16,26 +16,24 @@ so another worker resumes them at its next reaper tick instead of a lease later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import re
 import secrets
+import shutil
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bulk.jobs import files
 from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.model import Job
 from app.db import jobs as rows
-from app.db.transactions import write_connection
+from app.db.statements import uncounted
 
 logger = logging.getLogger("batchery.jobs")
 
-# Claims of one job before it is failed: a job that kills its worker every time (out of memory,
-# a crash in a driver) must not take every worker down in turn, forever.
-MAX_ATTEMPTS = 5
 # Final jobs expired per sweep (each is a directory removed and one UPDATE).
 SWEEP_BATCH = 100
 
@@ -45,7 +43,8 @@ Execute = Callable[[Job, str], Awaitable[None]]
 def worker_id() -> str:
     """`host:pid:random`: the pid tells an operator (and the crash test) which process holds a
     job; the random part tells two lives of one pid apart."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    # lease_owner holds 64 characters: a long host name is cut, the pid never.
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class JobWorker:
@@ -64,6 +63,7 @@ class JobWorker:
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._reaped: set[asyncio.Task[None]] = set()
         self._stopping = False
         # Set at each reaper pass; tests wait on it instead of sleeping.
         self.reaped = asyncio.Event()
@@ -76,13 +76,18 @@ class JobWorker:
         """The taskiq task: run `job_id` if nobody else holds it."""
         if self._stopping:
             return
+        with uncounted():  # background work, whichever request's task kicked it
+            await self._take(job_id)
+
+    async def _take(self, job_id: str) -> None:
         async with self._slots:
             job = await rows.claim_job(self.engine, self.name, self.config.lease_seconds, job_id)
             if job is not None:
                 await self._run(job)
 
     def start(self) -> None:
-        self._loops.append(asyncio.create_task(self._reap_loop(), name="jobs reaper"))
+        with uncounted():  # the reaper, and the jobs it starts, are nobody's request
+            self._loops.append(asyncio.create_task(self._reap_loop(), name="jobs reaper"))
 
     async def stop(self) -> None:
         """Take nothing new, stop the running jobs and hand their leases back."""
@@ -91,7 +96,9 @@ class JobWorker:
             loop.cancel()
         for running in list(self._running.values()):
             running.cancel()
-        await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        await asyncio.gather(
+            *self._loops, *self._running.values(), *self._reaped, return_exceptions=True
+        )
         self._loops.clear()
 
     async def reap(self) -> int:
@@ -115,17 +122,28 @@ class JobWorker:
                     job.counts.processed,
                     job.counts.total,
                 )
-            task = asyncio.create_task(self._run(job), name=f"job {job.id}")
-            task.add_done_callback(lambda _: self._slots.release())
+            task = asyncio.create_task(self._run_in_slot(job), name=f"job {job.id}")
+            self._reaped.add(task)
+            task.add_done_callback(self._reaped.discard)
             started += 1
         return started
+
+    async def join(self) -> None:
+        """Wait for the jobs the reaper started to end."""
+        await asyncio.gather(*self._reaped, return_exceptions=True)
+
+    async def _run_in_slot(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        finally:
+            self._slots.release()
 
     async def sweep(self) -> int:
         """Expire final jobs past their retention: files first, then the row (a crash between
         leaves a row still listing files that are gone, and the next sweep finishes it)."""
         expired = 0
         for job in await rows.expired_jobs(self.engine, first=SWEEP_BATCH):
-            await asyncio.to_thread(files.remove_job_dir, self.config.jobs_dir, job.id)
+            await asyncio.to_thread(remove_job_dir, self.config.jobs_dir, job.id)
             if await rows.mark_expired(self.engine, job.id):
                 expired += 1
         return expired
@@ -144,9 +162,6 @@ class JobWorker:
             await asyncio.sleep(self.config.reap_interval_seconds)
 
     async def _run(self, job: Job) -> None:
-        if job.attempts > MAX_ATTEMPTS:
-            await self._give_up(job)
-            return
         task = asyncio.create_task(self._execute(job, self.name), name=f"run {job.id}")
         self._running[job.id] = task
         try:
@@ -157,7 +172,7 @@ class JobWorker:
             await self._release(job)
         except Exception:
             # The runner reports a job's failures in its row; this is a bug in it. The lease
-            # runs out and the job is retried, up to MAX_ATTEMPTS.
+            # runs out and the job is retried (the runner gives up after a few attempts).
             logger.exception("job %s: the runner failed", job.id)
         finally:
             self._running.pop(job.id, None)
@@ -168,21 +183,13 @@ class JobWorker:
         except Exception:
             logger.exception("job %s: could not give its lease back; it runs out", job.id)
 
-    async def _give_up(self, job: Job) -> None:
-        message = (
-            f"the job was started {MAX_ATTEMPTS} times and its worker stopped each time "
-            "before the end (killed, out of memory?); the records committed so far stay"
-        )
-        async with write_connection(self.engine) as conn, conn.begin():
-            await rows.finish_job(
-                conn,
-                job.id,
-                self.name,
-                rows.JobStatus.FAILED,
-                job.counts,
-                results_bytes=job.results_bytes,
-                failed_bytes=job.failed_bytes,
-                error_code="TOO_MANY_ATTEMPTS",
-                error_message=message,
-            )
-        logger.error("job %s: failed after %d attempts", job.id, MAX_ATTEMPTS)
+
+
+def remove_job_dir(jobs_dir: Path, job_id: str) -> None:
+    # `<jobs_dir>/<id>/`: the id is 32 hex characters (the data layer makes it), never a path.
+    assert job_id.isalnum(), job_id
+    shutil.rmtree(jobs_dir / job_id, ignore_errors=True)
+
+
+def hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", url)
