@@ -106,9 +106,7 @@ class JobsService:
 
     # Submitting.
 
-    async def submit(
-        self, spec: JobSpec, source: AsyncIterator[bytes], owner: str
-    ) -> Job:
+    async def submit(self, spec: JobSpec, source: AsyncIterator[bytes], owner: str) -> Job:
         """Store the file, count it, make the job (CREATED) and enqueue it. JobRefused when a
         limit or the file says no; nothing is kept then."""
         config = self.config
@@ -213,4 +211,3 @@ class JobsService:
 
 async def _not_here(job_id: str) -> None:
     raise RuntimeError(f"job {job_id}: jobs run in `batchery worker` processes, not the API")
-

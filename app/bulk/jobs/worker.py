@@ -20,14 +20,15 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import socket
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bulk.jobs.broker import make_broker, receive, register
 from app.bulk.jobs.config import JobsConfig
+from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import Job
 from app.db import jobs as rows
 from app.db.statements import uncounted
@@ -37,7 +38,7 @@ logger = logging.getLogger("batchery.jobs")
 # Final jobs expired per sweep (each is a directory removed and one UPDATE).
 SWEEP_BATCH = 100
 
-Execute = Callable[[Job, str], Awaitable[None]]
+Execute = Callable[[Job, str], Coroutine[Any, Any, None]]
 
 
 def worker_id() -> str:
@@ -65,8 +66,6 @@ class JobWorker:
         self._loops: list[asyncio.Task[None]] = []
         self._reaped: set[asyncio.Task[None]] = set()
         self._stopping = False
-        # Set at each reaper pass; tests wait on it instead of sleeping.
-        self.reaped = asyncio.Event()
 
     @property
     def running(self) -> frozenset[str]:
@@ -143,7 +142,8 @@ class JobWorker:
         leaves a row still listing files that are gone, and the next sweep finishes it)."""
         expired = 0
         for job in await rows.expired_jobs(self.engine, first=SWEEP_BATCH):
-            await asyncio.to_thread(remove_job_dir, self.config.jobs_dir, job.id)
+            stored = JobFiles.of(self.config.jobs_dir, job.id, job.spec.file_format)
+            await asyncio.to_thread(stored.remove)
             if await rows.mark_expired(self.engine, job.id):
                 expired += 1
         return expired
@@ -158,7 +158,6 @@ class JobWorker:
             except Exception:
                 # The database is away: the next pass tries again.
                 logger.exception("jobs reaper: pass failed")
-            self.reaped.set()
             await asyncio.sleep(self.config.reap_interval_seconds)
 
     async def _run(self, job: Job) -> None:
@@ -184,11 +183,50 @@ class JobWorker:
             logger.exception("job %s: could not give its lease back; it runs out", job.id)
 
 
-
-def remove_job_dir(jobs_dir: Path, job_id: str) -> None:
-    # `<jobs_dir>/<id>/`: the id is 32 hex characters (the data layer makes it), never a path.
-    assert job_id.isalnum(), job_id
-    shutil.rmtree(jobs_dir / job_id, ignore_errors=True)
+async def serve(
+    engine: AsyncEngine,
+    config: JobsConfig,
+    execute: Execute,
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """A `batchery worker` process: take jobs from the shared queue (and the reaper) until
+    `stop` is set, then hand the running ones back (JobWorker.stop)."""
+    assert not config.embedded, "a worker process needs the shared queue (BATCHERY_JOBS_BROKER)"
+    await asyncio.to_thread(config.jobs_dir.mkdir, parents=True, exist_ok=True)
+    broker = make_broker(config)
+    worker = JobWorker(engine, config, execute)
+    register(broker, worker.run_job)
+    await broker.startup()
+    finish = asyncio.Event()
+    receiving = asyncio.create_task(
+        receive(broker, config.worker_concurrency, finish), name="jobs receiver"
+    )
+    worker.start()
+    logger.info(
+        "worker %s: taking jobs from %s (%d at once)",
+        worker.name,
+        hide_password(config.broker_url),
+        config.worker_concurrency,
+    )
+    if on_ready is not None:
+        on_ready(worker.name)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({receiving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        finish.set()
+        await worker.stop()
+        # The receiver acknowledges the messages of the jobs just handed back, then returns.
+        await asyncio.wait({receiving}, timeout=config.lease_seconds)
+        receiving.cancel()
+        stopped.cancel()
+        await broker.shutdown()
+    if receiving.done() and not receiving.cancelled():
+        failure = receiving.exception()
+        if failure is not None:
+            raise failure
 
 
 def hide_password(url: str) -> str:
