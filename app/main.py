@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.db.engine import create_engine
@@ -32,9 +32,11 @@ from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
 from app.http.identity import IdentitySource
+from app.http.jwt_auth import JwtConfig, JwtVerifier
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
+from app.http.subscriptions import SubscriptionSocket
 from app.jobs_settings import jobs_service
 from app.memory import freeze_startup_objects
 from app.ratelimit import RateLimiter
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     metrics = Metrics()
     # Parsed here, so a bad rate-limit setting stops the start with a message naming it.
     identity_source = IdentitySource.parse(settings.rate_limit_key)
+    # Built here for the same reason: a JWT setting that cannot work stops the start.
+    jwt_config = JwtConfig.from_settings(settings)
+    tokens = JwtVerifier(jwt_config) if jwt_config is not None else None
     rate_limiter = (
         RateLimiter.from_settings(settings, metrics.count_rate_limit_storage_error)
         if settings.rate_limit_enabled
@@ -85,7 +90,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             await rate_limiter.start()
         if settings.gc_freeze:
             freeze_startup_objects()
-        announce_access(settings)
+        announce_access(settings, jwt_config)
         try:
             yield
         finally:
@@ -103,6 +108,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # Newcomers open the bare address first: send them to GraphiQL and the API.
         Route("/", lambda request: RedirectResponse("/graphql"), methods=["GET"]),
         Route("/graphql", graphql_endpoint, methods=ROUTE_METHODS),
+        # Subscriptions over WebSocket (graphql-transport-ws); over SSE they take the Route.
+        WebSocketRoute("/graphql", SubscriptionSocket(settings)),
         Route("/photos/{photo_id:int}", photo_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -129,7 +136,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         Middleware(DatabaseFaultMiddleware),
         Middleware(
             AuthenticationMiddleware,
-            backend=KeyBackend(settings),
+            backend=KeyBackend(settings, tokens),
             on_error=unauthenticated_response,
         ),
     ]
@@ -139,10 +146,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.executor = Executor(schema, settings)
     app.state.identity_source = identity_source
     app.state.rate_limiter = rate_limiter
+    app.state.tokens = tokens
     return app
 
 
-def announce_access(settings: Settings) -> None:
+def announce_access(settings: Settings, jwt_config: JwtConfig | None) -> None:
     if settings.auth == "open":
         logger.warning(
             "AUTH IS OPEN (BATCHERY_AUTH=open): requests without an API key may read AND WRITE "
@@ -151,5 +159,13 @@ def announce_access(settings: Settings) -> None:
         )
     else:
         logger.info("BATCHERY_AUTH=required: every request needs Authorization: Bearer <key>")
+    if jwt_config is not None:
+        logger.info(
+            "JWT: accepting %s tokens from issuer %s for audience %s, keys from %s",
+            "/".join(jwt_config.algorithms),
+            jwt_config.issuer,
+            " or ".join(jwt_config.audience),
+            jwt_config.keys.description,
+        )
     if settings.cors_origins:
         logger.info("CORS: allowed origins %s", ", ".join(settings.cors_origins))

@@ -10,11 +10,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.bulk import BulkMutation
+from schema.keys import KeyMutation
 from schema.mutation import OrderMutation
 from schema.query import Query
 from schema.uploads import SCALARS, UploadMutation
 
-MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation)
+MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation, KeyMutation)
 
 Mutation = merge_types("Mutation", MUTATIONS)
 

@@ -180,7 +180,7 @@ class Executor:
             return ExecutionResult(None, list(prepared.errors))
         # Before either executor sees it: an operation the caller may not run never starts.
         forbidden = refusal(
-            getattr(context, "caller", INTERNAL), self._needs(prepared, request.operation_name)
+            getattr(context, "caller", INTERNAL), self.needs_of(prepared, request.operation_name)
         )
         if forbidden is not None:
             return ExecutionResult(None, [forbidden])
@@ -244,7 +244,7 @@ class Executor:
         return result
 
     @staticmethod
-    def _needs(prepared: PreparedDocument, operation_name: str | None) -> tuple[Need, ...]:
+    def needs_of(prepared: PreparedDocument, operation_name: str | None) -> tuple[Need, ...]:
         needs = prepared.needs
         if operation_name is None and len(needs) == 1:
             return next(iter(needs.values()))

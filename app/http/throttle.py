@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from app.http.identity import identify
@@ -59,12 +59,14 @@ class Throttled(Exception):
         }
 
 
-def limiter_of(request: Request) -> RateLimiter | None:
+def limiter_of(request: HTTPConnection) -> RateLimiter | None:
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     return limiter
 
 
-async def charge(request: Request, cost: int, *, api: str, operations: int = 1) -> Charge | None:
+async def charge(
+    request: HTTPConnection, cost: int, *, api: str, operations: int = 1
+) -> Charge | None:
     """Spend `cost` points of the client's budget, or raise `Throttled` (counted in the metrics
     with its `operations`). None when rate limiting is off or the request was paid for."""
     limiter = limiter_of(request)

@@ -1,0 +1,108 @@
+"""GraphQL over Server-Sent Events, "distinct connections" mode (the graphql-sse protocol), which
+Strawberry's view does not give us on our own transport.
+
+A client asks for `text/event-stream` (`Accept`) on `GET /graphql?query=...` or `POST /graphql`
+with a JSON body holding one subscription operation; the response is a stream of
+
+    event: next
+    data: {"data": {...}}
+
+events, one per result, then `event: complete`. One connection carries one subscription; closing
+it ends the subscription (sse-starlette watches for the disconnect and cancels the stream, which
+closes the resolver's generator). A subscription refused before it starts (document limits,
+validation, scopes, cost, rate limit) is not a stream: it gets the ordinary JSON error response
+with its status (400, 401, 403, 429), so `curl` shows why. Comments (`: ping`) keep proxies from
+closing a quiet stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.http.access import caller_of, request_id_of
+from app.http.errors import RequestError, bad_request
+from app.http.media import parse_accept
+from app.http.params import Operation
+from app.http.subscriptions import open_stream
+from schema.context import Context
+from schema.subscriptions import Refused
+
+EVENT_STREAM = "text/event-stream"
+PING_SECONDS = 15
+STATUS_OF_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "THROTTLED": 429}
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    """True when `Accept` ranks text/event-stream above (or level with) every JSON type."""
+    ranges = parse_accept(accept)
+    stream = max((r.quality for r in ranges if r.media_type == EVENT_STREAM), default=0.0)
+    others = max((r.quality for r in ranges if r.media_type != EVENT_STREAM), default=0.0)
+    return stream > 0 and stream >= others
+
+
+async def subscription_response(request: Request, operations: list[Operation]) -> Response:
+    if len(operations) != 1:
+        raise bad_request(
+            "A text/event-stream request carries one subscription operation, not a batch: "
+            "open one stream per subscription."
+        )
+    operation = operations[0]
+    if operation.request is None:
+        raise bad_request(operation.problem or "The operation has no `query`.")
+    state = request.app.state
+    context = Context.create(
+        state.engine,
+        state.settings,
+        reader=state.reader,
+        request=request,
+        caller=caller_of(request),
+        request_id=request_id_of(request),
+    )
+    started = await open_stream(request, operation.request, context)
+    if isinstance(started, Refused):
+        first = started.errors[0]
+        code = str((first.extensions or {}).get("code", "BAD_REQUEST"))
+        error = RequestError(STATUS_OF_CODE.get(code, 400), first.message, code)
+        error.extensions = {k: v for k, v in (first.extensions or {}).items() if k != "code"}
+        raise error
+    return event_stream(graphql_events(started))
+
+
+async def graphql_events(results: AsyncIterator[ExecutionResult]) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async for result in results:
+            yield ServerSentEvent(json_data(format_result(result)), event="next")
+        yield ServerSentEvent("", event="complete")
+    finally:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def format_result(result: ExecutionResult) -> dict[str, Any]:
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return payload
+
+
+def json_data(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def event_stream(events: AsyncIterator[ServerSentEvent]) -> Response:
+    """The response streaming `events`; the client's disconnect cancels (and closes) them."""
+    return EventSourceResponse(
+        events,
+        ping=PING_SECONDS,
+        headers={"Cache-Control": "no-cache"},
+    )
