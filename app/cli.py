@@ -203,7 +203,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
+    from app.http.jwt_auth import JwtConfig
 
+    try:
+        # Checked here too: the app is built by uvicorn, where a refusal would be a traceback.
+        JwtConfig.from_settings(settings)
+    except SettingsError as error:
+        print(f"batchery: {error}", file=sys.stderr)
+        return 2
     announce_database("serve", settings)
 
     async def check() -> None:
