@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cli_keys, cli_migrate
+from app import cli_keys, cli_migrate, cli_worker
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     cli_keys.add_parser(commands, WHERE)
+    cli_worker.add_parser(commands, WHERE)
 
     fields = "\n".join(f"  {entity + ':':13} {names}" for entity, names in IMPORT_FIELDS.items())
     imports = commands.add_parser(
@@ -162,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(settings, args))
     if args.command == "keys":
         return asyncio.run(cli_keys.run(settings, args))
+    if args.command == "worker":
+        return cli_worker.run(settings, args)
     from schema import schema
 
     try:

@@ -196,3 +196,15 @@ def test_schema_into_a_closed_pipe_prints_no_traceback():
         os.close(write_end)
     assert completed.returncode == 1
     assert completed.stderr == ""
+
+
+def test_a_worker_without_a_shared_queue_says_so_in_one_line(capsys):
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "BATCHERY_JOBS_BROKER is empty" in err and err.count("\n") == 1
+
+
+def test_a_worker_with_a_bad_broker_url_names_the_setting(monkeypatch, capsys):
+    monkeypatch.setenv("BATCHERY_JOBS_BROKER", "amqp://127.0.0.1")
+    assert main(["worker"]) == 2
+    assert capsys.readouterr().err.startswith("batchery: BATCHERY_JOBS_BROKER must be empty")
