@@ -10,21 +10,27 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.bulk import BulkMutation
+from schema.jobs import JobsMutation, JobsQuery, JobsSubscription
 from schema.mutation import OrderMutation
-from schema.query import Query
+from schema.query import Query as RootQuery
 from schema.uploads import SCALARS, UploadMutation
 
-MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation)
+MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation, JobsMutation)
 
+Query = merge_types("Query", (RootQuery, JobsQuery))
 Mutation = merge_types("Mutation", MUTATIONS)
+Subscription = merge_types("Subscription", (JobsSubscription,))
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
-        query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS)
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 
 schema = build_schema()
 
-__all__ = ["Mutation", "Query", "build_schema", "schema"]
+__all__ = ["Mutation", "Query", "Subscription", "build_schema", "schema"]

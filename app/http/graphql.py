@@ -204,6 +204,7 @@ async def _answer(
             request_id=request_id_of(request),
             rate_limit=budget,
             after_answer=after_answer,
+            jobs=getattr(app_state, "jobs", None),
         )
         outcomes = await BatchRunner(app_state.executor, settings).run(
             planned, context, disconnected=lambda: until_disconnected(request.receive)
