@@ -32,6 +32,7 @@ from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
 from app.http.identity import IdentitySource
+from app.http.jwt_auth import JwtConfig, JwtVerifier
 from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     metrics = Metrics()
     # Parsed here, so a bad rate-limit setting stops the start with a message naming it.
     identity_source = IdentitySource.parse(settings.rate_limit_key)
+    # Built here for the same reason: a JWT setting that cannot work stops the start.
+    jwt_config = JwtConfig.from_settings(settings)
+    tokens = JwtVerifier(jwt_config) if jwt_config is not None else None
     rate_limiter = (
         RateLimiter.from_settings(settings, metrics.count_rate_limit_storage_error)
         if settings.rate_limit_enabled
@@ -80,7 +84,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             await rate_limiter.start()
         if settings.gc_freeze:
             freeze_startup_objects()
-        announce_access(settings)
+        announce_access(settings, jwt_config)
         try:
             yield
         finally:
@@ -122,7 +126,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         Middleware(DatabaseFaultMiddleware),
         Middleware(
             AuthenticationMiddleware,
-            backend=KeyBackend(settings),
+            backend=KeyBackend(settings, tokens),
             on_error=unauthenticated_response,
         ),
     ]
@@ -132,10 +136,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.executor = Executor(schema, settings)
     app.state.identity_source = identity_source
     app.state.rate_limiter = rate_limiter
+    app.state.tokens = tokens
     return app
 
 
-def announce_access(settings: Settings) -> None:
+def announce_access(settings: Settings, jwt_config: JwtConfig | None) -> None:
     if settings.auth == "open":
         logger.warning(
             "AUTH IS OPEN (BATCHERY_AUTH=open): requests without an API key may read AND WRITE "
@@ -144,5 +149,13 @@ def announce_access(settings: Settings) -> None:
         )
     else:
         logger.info("BATCHERY_AUTH=required: every request needs Authorization: Bearer <key>")
+    if jwt_config is not None:
+        logger.info(
+            "JWT: accepting %s tokens from issuer %s for audience %s, keys from %s",
+            "/".join(jwt_config.algorithms),
+            jwt_config.issuer,
+            " or ".join(jwt_config.audience),
+            jwt_config.keys.description,
+        )
     if settings.cors_origins:
         logger.info("CORS: allowed origins %s", ", ".join(settings.cors_origins))

@@ -100,6 +100,49 @@ class RateLimitStorage:
         check_storage_url(value)
 
 
+# JWS algorithms verified with a public key. HS* would need a shared secret (one that can also
+# mint tokens); `none` needs nothing at all: neither is ever accepted.
+JWT_ASYMMETRIC = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JwtAlgorithms:
+    """Comma-separated algorithms from `JWT_ASYMMETRIC` (app/http/jwt_auth.py reads them)."""
+
+    def check(self, variable: str, value: Any) -> None:
+        jwt_algorithms(variable, value)
+
+
+def jwt_algorithms(variable: str, value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise SettingsError(f"{variable} must name at least one algorithm, e.g. RS256, ES256")
+    for name in names:
+        if name.lower() == "none":
+            raise SettingsError(f"{variable} must never include none (unsigned), got {value!r}")
+        if name.upper().startswith("HS"):
+            raise SettingsError(
+                f"{variable}: {name} (a shared secret) is not supported: the server would hold a "
+                f"key that can mint tokens. Use one of {', '.join(JWT_ASYMMETRIC)}"
+            )
+        if name not in JWT_ASYMMETRIC:
+            raise SettingsError(
+                f"{variable}: unknown algorithm {name!r}; choose from {', '.join(JWT_ASYMMETRIC)}"
+            )
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class JobsBroker:
     """Empty (the in-process broker) or the Redis URL of a shared queue."""
@@ -240,6 +283,29 @@ class Settings:
         "X-Apollo-Operation-Name, Idempotency-Key"
     )
     cors_max_age_seconds: NonNegative = 600
+
+    # JSON Web Tokens from an identity provider (app/http/jwt_auth.py; README: Authentication and
+    # access). Off until one key source is set: a JWKS URL, a JWKS file, or a PEM public key file.
+    # Issuer and audience are then required (app/http/jwt_auth.py checks, naming the variables).
+    jwt_jwks_url: str = ""
+    jwt_jwks_file: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = ""
+    # Comma-separated: a token is accepted when its `aud` names any of them.
+    jwt_audience: str = ""
+    # Asymmetric algorithms only (the server holds no secret that could mint a token); never none.
+    jwt_algorithms: Annotated[str, JwtAlgorithms()] = "RS256, ES256"
+    # The claim holding the scopes: a space-separated string (OAuth `scope`) or a list (`scp`,
+    # `permissions`); names outside read/write/bulk/admin are ignored, after removing the prefix.
+    jwt_scopes_claim: str = "scope"
+    jwt_scope_prefix: str = ""
+    # Clock skew tolerated on exp, nbf and iat.
+    jwt_leeway_seconds: NonNegative = 30
+    # Keys fetched from the JWKS URL (or read from the file) are used this long, then refetched;
+    # a token naming an unknown key id refetches at most once per jwt_jwks_min_refresh_seconds.
+    jwt_jwks_cache_seconds: Positive = 300
+    jwt_jwks_min_refresh_seconds: NonNegative = 30
+    jwt_jwks_timeout_seconds: PositiveFloat = 5.0
 
     # Bulk jobs (README: Bulk jobs). Empty broker: jobs run inside the API process (taskiq's
     # in-memory broker); `redis://host:port[/db]`: the API enqueues on a Redis stream and

@@ -1,16 +1,19 @@
-"""Who is calling: the request id, the caller from `Authorization: Bearer <key>`, and the 401s.
+"""Who is calling: the request id, the caller from `Authorization: Bearer <key or JWT>`, the 401s.
 
 `RequestIdMiddleware` gives every HTTP request an id (answered as `X-Request-Id`; the audit trail
 records it). `KeyBackend` runs in Starlette's `AuthenticationMiddleware`: a request that presents a
 credential is held to it in every mode (unknown, malformed, revoked or expired: 401 with
 `WWW-Authenticate: Bearer` and code `UNAUTHENTICATED`); one that presents none is `ANONYMOUS` in
 open mode and refused in required mode, except on the public paths (health, metrics, GraphiQL's
-page and assets). Each key is looked up in the database on every request that carries it (one
-statement by primary key), so a revocation holds on every worker from the next request on.
+page and assets). A bearer token shaped like a JWT is verified as one (app/http/jwt_auth.py)
+when a key source is configured; anything else is an API key. Each key is looked up in the
+database on every request that carries it (one statement by primary key), so a revocation
+holds on every worker from the next request on.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db.keys import KeyProblem, check_key
 from app.http.errors import RequestError
 from app.http.graphiql import STATIC_PATH
+from app.http.jwks import KeysUnavailable
+from app.http.jwt_auth import JwtVerifier, TokenRefused, looks_like_jwt
 from app.http.media import JSON, prefers_html, render
 from app.http.metrics import Metrics
 from app.settings import Settings
@@ -98,9 +103,18 @@ class Unauthenticated(AuthenticationError):
         self.presented = presented
 
 
+class Unverifiable(Unauthenticated):
+    """The credential cannot be checked now (the identity provider's keys are out of reach): a
+    503 over HTTP, since the credential may well be good."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, presented=True)
+
+
 class KeyBackend(AuthenticationBackend):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tokens: JwtVerifier | None = None) -> None:
         self.settings = settings
+        self.tokens = tokens
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if conn.scope["type"] == "websocket":
@@ -111,7 +125,7 @@ class KeyBackend(AuthenticationBackend):
         header = conn.headers.get("authorization")
         if header is None and self._public(conn):
             return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
-        caller = await authenticate_key(conn.app.state.engine, self.settings, header)
+        caller = await authenticate_key(conn.app.state.engine, self.settings, header, self.tokens)
         return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
 
     def _public(self, conn: HTTPConnection) -> bool:
@@ -128,9 +142,15 @@ class KeyBackend(AuthenticationBackend):
         )
 
 
-async def authenticate_key(engine: AsyncEngine, settings: Settings, header: str | None) -> Caller:
-    """The caller an `Authorization` value (None: absent) stands for; `Unauthenticated` when
-    it is unknown, malformed, revoked or expired, or absent in required mode."""
+async def authenticate_key(
+    engine: AsyncEngine,
+    settings: Settings,
+    header: str | None,
+    tokens: JwtVerifier | None = None,
+) -> Caller:
+    """The caller an `Authorization` value (None: absent) stands for: an API key, or a JWT when
+    `tokens` verifies them; `Unauthenticated` when it is unknown, malformed, revoked or expired,
+    or absent in required mode (`Unverifiable` when it cannot be checked now)."""
     if header is None:
         if settings.auth == "required":
             raise Unauthenticated(
@@ -143,21 +163,62 @@ async def authenticate_key(engine: AsyncEngine, settings: Settings, header: str 
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("The Authorization header must read 'Bearer <key>'.", presented=True)
+    if looks_like_jwt(token):
+        return await jwt_caller(tokens, token)
     found = await check_key(engine, token)
     if isinstance(found, KeyProblem):
         raise Unauthenticated(f"The bearer token {found.value}.", presented=True)
     return Caller(f"key:{found.id}", frozenset(found.scopes), authenticated=True)
 
 
+async def jwt_caller(tokens: JwtVerifier | None, token: str) -> Caller:
+    if tokens is None:
+        raise Unauthenticated(
+            "The bearer token looks like a JWT, but this server accepts none (no "
+            "BATCHERY_JWT_JWKS_URL, BATCHERY_JWT_JWKS_FILE or BATCHERY_JWT_PUBLIC_KEY_FILE "
+            "is set): send an API key.",
+            presented=True,
+        )
+    try:
+        return await tokens.caller(token)
+    except TokenRefused as refused:
+        raise Unauthenticated(
+            f"The bearer token (a JWT) {refused.message}.", presented=True
+        ) from None
+    except KeysUnavailable as error:
+        raise Unverifiable(
+            f"The bearer token (a JWT) cannot be checked now: {error}. Retry later."
+        ) from None
+
+
 def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response:
-    """401 in the shape of the API asked: REST's `{"error"}` or GraphQL's `{"errors"}`."""
-    message = error.message if isinstance(error, Unauthenticated) else str(error)
-    presented = isinstance(error, Unauthenticated) and error.presented
-    challenge = f'{REALM}, error="invalid_token"' if presented else REALM
-    headers = {"WWW-Authenticate": challenge}
+    """401 in the shape of the API asked: REST's `{"error"}` or GraphQL's `{"errors"}` (503 when
+    the credential cannot be checked now)."""
+    if isinstance(error, Unverifiable):
+        status, code = 503, UNVERIFIABLE
+        headers = {"Retry-After": str(UNVERIFIABLE_RETRY_SECONDS)}
+    else:
+        status, code = 401, "UNAUTHENTICATED"
+        headers = {"WWW-Authenticate": challenge(error)}
+    message = getattr(error, "message", None) or str(error)
     metrics: Metrics = conn.app.state.metrics
-    metrics.auth_refusals.labels("UNAUTHENTICATED").inc()
+    metrics.auth_refusals.labels(code).inc()
     if conn.url.path.startswith("/api/"):
-        body = {"error": {"code": "UNAUTHENTICATED", "message": message}}
-        return render(body, JSON, 401, headers)
-    return render(RequestError(401, message, "UNAUTHENTICATED").payload(), JSON, 401, headers)
+        body = {"error": {"code": code, "message": message}}
+        return render(body, JSON, status, headers)
+    return render(RequestError(status, message, code).payload(), JSON, status, headers)
+
+
+UNVERIFIABLE = "IDENTITY_PROVIDER_UNAVAILABLE"
+UNVERIFIABLE_RETRY_SECONDS = 5
+# RFC 6750 3: error_description is printable ASCII without '"' and '\\'.
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+def challenge(error: Exception) -> str:
+    """`WWW-Authenticate`: the realm; for a credential that was presented, RFC 6750's
+    `error="invalid_token"` and the reason (so a client sees it without reading the body)."""
+    if not (isinstance(error, Unauthenticated) and error.presented):
+        return REALM
+    description = _NOT_IN_DESCRIPTION.sub("?", error.message.replace('"', "'"))
+    return f'{REALM}, error="invalid_token", error_description="{description}"'

@@ -145,7 +145,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             header = presented if isinstance(presented, str) else None
         try:
             self.context.caller = await authenticate_key(
-                conn.app.state.engine, self.context.settings, header
+                conn.app.state.engine, self.context.settings, header, conn.app.state.tokens
             )
         except Unauthenticated as refused:
             if self.connection_init_timeout_task:
