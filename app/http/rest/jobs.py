@@ -150,9 +150,7 @@ async def submit(request: Request) -> Response:
         raise HttpError(STATUS_OF_REFUSAL.get(code, 400), code, str(error)) from None
     entry = job_submitted(job, caller.id, request_id_of(request), "rest")
     await audit.write(request, request.app.state.engine, [entry])
-    return json_response(
-        job_json(job, request), 202, headers={"Location": f"/api/jobs/{job.id}"}
-    )
+    return json_response(job_json(job, request), 202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
 async def list_jobs(request: Request) -> Response:
