@@ -52,11 +52,7 @@ STATUS_OF_REFUSAL = {
     "ATOMIC_TOO_LARGE": 413,
     "TOO_MANY_ACTIVE_JOBS": 429,
 }
-FILES = {
-    "results": lambda job: "results.jsonl",
-    "failed": lambda job: f"failed.{job.spec.file_format.value}",
-    "unprocessed": lambda job: f"unprocessed.{job.spec.file_format.value}",
-}
+KINDS = ("results", "failed", "unprocessed")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
@@ -191,11 +187,11 @@ async def cancel(request: Request) -> Response:
 async def download(request: Request) -> Response:
     job = await visible_job(request)
     kind = request.path_params["kind"]
-    if kind not in FILES:
+    if kind not in KINDS:
         raise HttpError(
-            404, "NOT_FOUND", f"a job's files are {', '.join(FILES)}; there is no {kind!r}"
+            404, "NOT_FOUND", f"a job's files are {', '.join(KINDS)}; there is no {kind!r}"
         )
-    name = FILES[kind](job)
+    name = file_name(job, kind)
     path = service(request).config.jobs_dir / job.id / name
     # A running job's files hold lines past its last commit: only what is committed is served.
     limit = None if job.status in FINAL else _committed_bytes(job, kind)
@@ -213,6 +209,11 @@ async def download(request: Request) -> Response:
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def file_name(job: Job, kind: str) -> str:
+    # The names of app/bulk/jobs/files.py: results.jsonl, failed.<fmt>, unprocessed.<fmt>.
+    return "results.jsonl" if kind == "results" else f"{kind}.{job.spec.file_format.value}"
 
 
 def _committed_bytes(job: Job, kind: str) -> int | None:
