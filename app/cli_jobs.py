@@ -138,9 +138,9 @@ def submit(client: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
         "validateOnly": str(args.validate_only).lower(),
     }
     headers = {"Content-Type": media_type, "Content-Length": str(path.stat().st_size)}
-    return _json(
-        _send(client, "POST", "/api/jobs", params=params, headers=headers, content=_chunks(path))
-    )
+    sent = _send(client, "POST", "/api/jobs", params=params, headers=headers, content=_chunks(path))
+    job: dict[str, Any] = _json(sent)
+    return job
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
