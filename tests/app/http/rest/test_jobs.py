@@ -59,11 +59,15 @@ async def test_a_raw_ndjson_body_becomes_a_job_that_completes_with_its_counts(cl
     final = events[-1]
     row = (await client.get(f"/api/jobs/{job['id']}", headers=bearer(key))).json()
     assert row["status"] == final["status"] == "COMPLETED"
-    assert (row["processed"], row["succeeded"], row["failed"]) == (
-        final["processed"],
-        final["succeeded"],
-        final["failed"],
-    ) == (250, 250, 0)
+    assert (
+        (row["processed"], row["succeeded"], row["failed"])
+        == (
+            final["processed"],
+            final["succeeded"],
+            final["failed"],
+        )
+        == (250, 250, 0)
+    )
     assert await bakery_count(engine) == before + 250
 
 
