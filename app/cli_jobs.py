@@ -165,14 +165,11 @@ def watch(client: httpx.Client, job_id: str) -> int:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn(
-            "{task.completed:,.0f}/{task.total:,.0f}  ok {task.fields[ok]:,}  "
-            "failed {task.fields[failed]:,}  {task.fields[rate]}"
-        ),
+        TextColumn("{task.fields[counts]}"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"job {job_id[:8]}", total=None, ok=0, failed=0, rate="")
+        task = bar.add_task(f"job {job_id[:8]}", total=None, counts="")
         for event in progress_events(client, job_id):
             last = event
             rate = event.get("rate")
@@ -180,9 +177,8 @@ def watch(client: httpx.Client, job_id: str) -> int:
                 task,
                 total=event["total"] or None,
                 completed=event["processed"],
-                ok=event["succeeded"],
-                failed=event["failed"],
-                rate=f"{rate:,.0f}/s" if rate else "",
+                counts=f"{event['processed']:,}/{event['total']:,}  ok {event['succeeded']:,}  "
+                f"failed {event['failed']:,}  {f'{rate:,.0f}/s' if rate else ''}",
                 description=f"job {job_id[:8]} {event['status'].lower()}",
             )
             if event.get("final"):

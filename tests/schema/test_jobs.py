@@ -131,7 +131,7 @@ async def test_another_callers_job_is_not_found_and_an_admin_sees_it(client, eng
         json={"query": PROGRESS, "variables": {"id": job["id"]}},
         headers={"Accept": "text/event-stream", **bearer(other)},
     )
-    errors = [d for e, d in sse_events(watched.text) if e == "next"][0]["errors"]
+    errors = next(d for e, d in sse_events(watched.text) if e == "next")["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     seen = (await graphql(client, admin, JOB, id=job["id"]))["data"]["bulkJob"]
     assert seen["id"] == job["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 
@@ -53,7 +54,7 @@ def check_progress_order(events: list[dict]) -> None:
     """Counts never go backwards; exactly one final event, the last."""
     processed = [event["processed"] for event in events]
     assert processed == sorted(processed), processed
-    for earlier, later in zip(events, events[1:], strict=False):
+    for earlier, later in itertools.pairwise(events):
         assert later["succeeded"] >= earlier["succeeded"]
         assert later["failed"] >= earlier["failed"]
     assert [event["final"] for event in events].count(True) == 1
