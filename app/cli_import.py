@@ -1,36 +1,25 @@
-"""`batchery import FILE --entity cake-orders [--atomic]`: reading CSV / JSON Lines files, the
-progress bar, and the report of failed rows. The work itself is `app.bulk.importing`.
-
-CSV: a header row of field names (e.g. bakeryId,writtenPhrase,currentTotal,status,externalId),
-then one record per row; an empty cell leaves the field out. JSON Lines: one JSON object of fields
-per line; blank lines are skipped. Line numbers in the report are the file's own (a CSV record
-spanning several lines is reported at its first line).
+"""`batchery import FILE --entity cake-orders [--atomic]`: the progress bar and the report of
+failed rows. The work itself is `app.bulk.importing`; the files are read by `app.bulk.jobs.sources`
+(the formats, shared with bulk jobs, are described there). Line numbers in the report are the
+file's own.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bulk import ENTITIES, Entity
 from app.bulk.chunking import AdaptiveChunker
-from app.bulk.entities import Kind
 from app.bulk.importing import Importer, ImportResult, Progress, SourceRow
+from app.bulk.jobs import sources
+from app.bulk.jobs.sources import SourceError as SourceError
 from app.bulk_settings import bulk_engine
 from app.settings import Settings
-
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-class SourceError(ValueError):
-    """The file as a whole cannot be imported (missing, unknown format, bad header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +39,7 @@ class ImportJob:
 
     @property
     def format(self) -> str:
-        chosen = self.file_format or FORMATS.get(self.path.suffix.lower())
-        if chosen is None:
-            raise SourceError(
-                f"cannot tell the format of {self.path.name}: name it .csv or .jsonl, "
-                "or pass --format"
-            )
-        return chosen
+        return sources.format_of(self.path, self.file_format)
 
 
 def entity_named(name: str) -> Entity:
@@ -64,71 +47,11 @@ def entity_named(name: str) -> Entity:
 
 
 def count_rows(job: ImportJob) -> int:
-    return sum(1 for _ in read_rows(job))
+    return sources.count_rows(job.path, job.format, job.entity)
 
 
 def read_rows(job: ImportJob) -> Iterator[SourceRow]:
-    if not job.path.is_file():
-        raise SourceError(f"no such file: {job.path}")
-    if job.format == "csv":
-        return _csv_rows(job.path, job.entity)
-    return _jsonl_rows(job.path)
-
-
-def _csv_rows(path: Path, entity: Entity) -> Iterator[SourceRow]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        unknown = [name for name in header if entity.field(name) is None]
-        if unknown:
-            raise SourceError(
-                f"{path.name}: unknown column {unknown[0]!r}; "
-                f"{entity.name} has {entity.field_names}"
-            )
-        line = reader.line_num
-        for cells in reader:
-            start, line = line + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) != len(header):
-                problem = f"{len(cells)} cells where the header has {len(header)}"
-                yield SourceRow(start, None, problem, cells)
-                continue
-            data = {
-                name: _cell(entity, name, cell)
-                for name, cell in zip(header, cells, strict=True)
-                if cell != ""
-            }
-            yield SourceRow(start, data, raw=dict(zip(header, cells, strict=True)))
-
-
-def _cell(entity: Entity, name: str, cell: str) -> Any:
-    spec = entity.field(name)
-    if spec is not None and spec.kind is Kind.INT:
-        # Numbers are text in CSV; one that does not parse is left for the engine to report.
-        try:
-            return int(cell.strip())
-        except ValueError:
-            return cell
-    return cell
-
-
-def _jsonl_rows(path: Path) -> Iterator[SourceRow]:
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                data = orjson.loads(text)
-            except orjson.JSONDecodeError as error:
-                yield SourceRow(number, None, f"not valid JSON: {error}", text.rstrip("\n"))
-                continue
-            if not isinstance(data, dict):
-                yield SourceRow(number, None, "each line must be a JSON object of fields", data)
-                continue
-            yield SourceRow(number, data, raw=data)
+    return sources.read_rows(job.path, job.format, job.entity)
 
 
 def write_report(path: Path, result: ImportResult) -> None:

@@ -11,11 +11,18 @@ from strawberry.tools import merge_types
 
 from schema.bulk import BulkMutation
 from schema.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.keys import KeyMutation
 from schema.mutation import OrderMutation
 from schema.query import Query as RootQuery
 from schema.uploads import SCALARS, UploadMutation
 
-MUTATIONS: tuple[type, ...] = (OrderMutation, UploadMutation, BulkMutation, JobsMutation)
+MUTATIONS: tuple[type, ...] = (
+    OrderMutation,
+    UploadMutation,
+    BulkMutation,
+    KeyMutation,
+    JobsMutation,
+)
 
 Query = merge_types("Query", (RootQuery, JobsQuery))
 Mutation = merge_types("Mutation", MUTATIONS)

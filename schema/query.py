@@ -17,6 +17,7 @@ from schema.connections import ALL_REGIONS, BakeryConnection, bakery_after, bake
 from schema.directives import DATABASE, sliced_by
 from schema.enums import Region
 from schema.ids import parse_pk
+from schema.keys import ApiKey, api_keys
 from schema.rate_limit import RateLimit, resolve_rate_limit
 from schema.types import Baker, Bakery, CakeOrder, Product, page_size
 
@@ -145,6 +146,14 @@ class Query:
         self, info: Info, first: int | None = 50, caller: str | None = None
     ) -> list[AuditEvent]:
         return await audit_trail(info, first, caller)
+
+    @strawberry.field(
+        description="The API keys (never the key itself: only its hash is stored), oldest "
+        "first. Needs the `admin` scope (and `read`, like every query).",
+        directives=[*requires(ADMIN), DATABASE, sliced_by("first")],
+    )
+    async def api_keys(self, info: Info, first: int | None = 100) -> list[ApiKey]:
+        return await api_keys(info, first)
 
     @strawberry.field(
         description="The client's rate-limit budget and this operation's cost; null when rate "

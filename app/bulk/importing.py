@@ -40,8 +40,11 @@ class SourceRow:
     # The record's fields; None when the line could not even be read (then `problem` says why).
     data: dict[str, Any] | None
     problem: str | None = None
-    # The line as read, for the report.
+    # The record as read, for the report: CSV, a dict of header -> cell (a list of cells when
+    # the row does not fit the header); JSON Lines, the object (the text when it is not one).
     raw: Any = None
+    # JSON Lines: the line itself, without its line ending (what a file of failed records holds).
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

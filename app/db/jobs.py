@@ -212,6 +212,19 @@ async def checkpoint(
     return (await conn.execute(statement)).rowcount == 1
 
 
+async def lock_job(conn: AsyncConnection, job_id: str, worker: str) -> JobStatus | None:
+    """Hold the job's row until the caller's transaction ends, if `worker` still owns it (its
+    status then; None otherwise): what a worker does before writing files it then accounts for
+    in `finish_job`, so no other worker can take the job over meanwhile."""
+    statement = (
+        select(_c.status)
+        .where(_c.id == job_id, _c.lease_owner == worker, _c.status.in_(CLAIMABLE))
+        .with_for_update()
+    )
+    status: JobStatus | None = (await conn.execute(statement)).scalar_one_or_none()
+    return status
+
+
 async def renew_lease(
     engine: AsyncEngine, job_id: str, worker: str, lease_seconds: float
 ) -> JobStatus | None:

@@ -90,8 +90,11 @@ async def create_key(
     return NewKey(info, key)
 
 
-async def list_keys(engine: AsyncEngine) -> list[KeyInfo]:
+async def list_keys(engine: AsyncEngine, limit: int | None = None) -> list[KeyInfo]:
+    """Oldest first; the first `limit` when given."""
     statement = select(*_c).order_by(_c.created_at, _c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
     async with engine.connect() as conn:
         return [_info(row) for row in (await conn.execute(statement)).all()]
 

@@ -58,6 +58,8 @@ STOPPED_NODE_LIMIT = "node_limit"
 
 # Waits until the client has gone (the ASGI `receive` gave `http.disconnect`).
 Disconnected = Callable[[], Awaitable[None]]
+# Told each operation's outcome (by its index) as soon as it is known: a streamed answer writes it.
+OnDone = Callable[[int, "Outcome"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +166,22 @@ class BatchRunner:
         planned: list[Planned],
         context: Context,
         disconnected: Disconnected | None = None,
+        on_done: OnDone | None = None,
     ) -> list[Outcome]:
         """Run every operation not answered yet; `context` is the one the queries share.
-        `disconnected`, when given, returns once the client has gone."""
+        `disconnected`, when given, returns once the client has gone; `on_done`, when given, is
+        told each outcome as soon as it is known (those answered in planning first)."""
         outcomes: list[Outcome | None] = [p.outcome for p in planned]
+
+        def done(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+            if on_done is not None:
+                on_done(index, outcome)
+
+        if on_done is not None:
+            for index, known in enumerate(outcomes):
+                if known is not None:
+                    on_done(index, known)
         limiter = (
             asyncio.Semaphore(self.settings.batch_concurrency)
             if self.settings.batch_concurrency > 0
@@ -187,12 +201,13 @@ class BatchRunner:
         async def run_query(indexes: list[int]) -> None:
             outcome = await self._execute(planned[indexes[0]], context, limiter)
             for index in indexes:
-                outcomes[index] = outcome
+                done(index, outcome)
 
         async def run_mutation(index: int) -> None:
             try:
-                outcomes[index] = await self._execute(
-                    planned[index], context.with_fresh_loaders(), limiter
+                done(
+                    index,
+                    await self._execute(planned[index], context.with_fresh_loaders(), limiter),
                 )
             finally:
                 # What the queries cached may predate this write: later loads go to the database.
@@ -215,7 +230,7 @@ class BatchRunner:
         if stopped is not None:
             for index, item in enumerate(planned):
                 if outcomes[index] is None:
-                    outcomes[index] = _stopped(item, stopped, self.settings)
+                    done(index, _stopped(item, stopped, self.settings))
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
 

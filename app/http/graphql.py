@@ -11,19 +11,16 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLError, OperationType
+from graphql import OperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from app.db.audit import AuditEntry
-from app.http import audit
 from app.http.access import caller_of, request_id_of
-from app.http.batch import BatchRunner, Outcome, Planned, plan, validated
+from app.http.batch import BatchRunner, OnDone, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.media import (
-    GRAPHQL_RESPONSE_JSON,
     JSON,
     MULTIPART,
     content_type,
@@ -33,6 +30,13 @@ from app.http.media import (
 )
 from app.http.metrics import Metrics
 from app.http.multipart import check_preflight, read_multipart
+from app.http.outcomes import (
+    format_outcome,
+    lone_status,
+    record,
+    unused_points,
+    with_throttle_status,
+)
 from app.http.params import (
     Layout,
     Operation,
@@ -41,6 +45,8 @@ from app.http.params import (
     parse_json,
 )
 from app.http.sse import subscription_response, wants_event_stream
+from app.http.stream_media import json_type, streamed_type
+from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
     THROTTLED,
     Throttled,
@@ -49,7 +55,7 @@ from app.http.throttle import (
     refund,
     throttle_status,
 )
-from app.ratelimit import Charge
+from app.ratelimit import Charge, RateLimitStatus
 from app.settings import Settings
 from app.uploads import UploadSpool
 from schema.context import Context
@@ -76,14 +82,16 @@ async def graphql_endpoint(request: Request) -> Response:
 async def _dispatch(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     accept = request.headers.get("accept")
-    streams = wants_event_stream(accept)  # a subscription over SSE (app/http/sse.py)
+    # One operation over SSE is a subscription (app/http/sse.py); a batch asking for
+    # text/event-stream is a streamed batch answer (app/http/streaming.py, in `_respond`).
+    streams = wants_event_stream(accept)
     if request.method in ("GET", "HEAD"):
         if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
             return graphiql_page(request.url.path)
         operation = operation_from_query_params(request.query_params)
         if streams:
             return await subscription_response(request, [operation])
-        media_type = negotiate(accept)
+        media_type = json_type(accept)
         return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
         raise RequestError(
@@ -92,30 +100,33 @@ async def _dispatch(request: Request) -> Response:
             "METHOD_NOT_ALLOWED",
             headers={"Allow": ALLOWED_METHODS},
         )
+    media_type = json_type(accept)
     kind, params = content_type(request.headers.get("content-type"))
     if kind == JSON:
         charset = params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):
             raise _unsupported(f"application/json with charset={charset}")
-        if streams:
-            payload = await _read_json(request, settings)
-            return await subscription_response(
-                request, operations_from_payload(payload, settings)[0]
-            )
-        media_type = negotiate(accept)
         payload = await _read_json(request, settings)
         operations, layout = operations_from_payload(payload, settings)
+        if streams and not layout.many:
+            return await subscription_response(request, operations)
         return await _respond(request, operations, layout, media_type)
-    media_type = negotiate(accept)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
+        streamed = False
         try:
             payload = await read_multipart(request, settings, spool)
             operations, layout = operations_from_payload(payload, settings)
-            return await _respond(request, operations, layout, media_type)
+            response = await _respond(request, operations, layout, media_type)
+            if isinstance(response, StreamedAnswer):
+                # The files are read while the stream runs: closed when it ends, not now.
+                response.after.append(spool.close)
+                streamed = True
+            return response
         finally:
-            spool.close()
+            if not streamed:
+                spool.close()
     raise _unsupported(kind or "no Content-Type")
 
 
@@ -167,72 +178,105 @@ async def _respond(
                 headers=refusal.headers,
                 extensions=refusal.extensions,
             ) from None
-    after_answer: list[Callable[[], None]] = []
+    batch = _Batch(request, operations, planned, mode, charged, layout)
+    stream = streamed_type(request.headers.get("accept"), batch=layout.many)
+    if stream is not None:
+        # Everything that refuses the request whole has been checked: from here on, 200.
+        return StreamedAnswer(stream, batch.stream, rate_headers(batch.budget), batch.after_answer)
     try:
-        return await _answer(
-            request, operations, planned, mode, charged, after_answer, layout, media_type
-        )
+        return await batch.answer(media_type)
     finally:
-        # The results and loaders are gone with `_answer`'s frame: what waited for that runs now.
-        for action in after_answer:
+        # The results and loaders are gone with the answer: what waited for that runs now.
+        for action in batch.after_answer:
             action()
 
 
-async def _answer(
-    request: Request,
-    operations: list[Operation],
-    planned: list[Planned],
-    mode: str | None,
-    charged: Charge | None,
-    after_answer: list[Callable[[], None]],
-    layout: Layout,
-    media_type: str,
-) -> Response:
-    app_state = request.app.state
-    settings: Settings = app_state.settings
-    metrics: Metrics = app_state.metrics
-    budget = charged.status if charged is not None else None
-    if mode == "validate":
-        outcomes = validated(planned)
-    else:
-        context = Context.create(
-            app_state.engine,
-            settings,
-            reader=app_state.reader,
-            request=request,
-            caller=caller_of(request),
-            request_id=request_id_of(request),
-            rate_limit=budget,
-            after_answer=after_answer,
-            jobs=getattr(app_state, "jobs", None),
+class _Batch:
+    """The operations of one request, planned and charged, to answer whole or stream."""
+
+    def __init__(
+        self,
+        request: Request,
+        operations: list[Operation],
+        planned: list[Planned],
+        mode: str | None,
+        charged: Charge | None,
+        layout: Layout,
+    ) -> None:
+        self.request = request
+        self.operations = operations
+        self.planned = planned
+        self.mode = mode
+        self.charged = charged
+        self.layout = layout
+        self.after_answer: list[Callable[[], None]] = []
+
+    @property
+    def budget(self) -> RateLimitStatus | None:
+        return self.charged.status if self.charged is not None else None
+
+    async def run(self, on_done: OnDone | None = None) -> list[Outcome]:
+        if self.mode == "validate":
+            outcomes = validated(self.planned)
+            if on_done is not None:
+                for index, outcome in enumerate(outcomes):
+                    on_done(index, outcome)
+        else:
+            app_state = self.request.app.state
+            context = Context.create(
+                app_state.engine,
+                app_state.settings,
+                reader=app_state.reader,
+                request=self.request,
+                caller=caller_of(self.request),
+                request_id=request_id_of(self.request),
+                rate_limit=self.budget,
+                after_answer=self.after_answer,
+                jobs=getattr(app_state, "jobs", None),
+            )
+            receive = self.request.receive
+            outcomes = await BatchRunner(app_state.executor, app_state.settings).run(
+                self.planned, context, lambda: until_disconnected(receive), on_done
+            )
+            # Shopify's refund: what the operations did not use (lists shorter than requested)
+            # goes back to the budget; a whole answer's headers and throttle status say what is
+            # left after it (a streamed one's were sent before: they say what was charged).
+            self.charged = await refund(
+                self.request, self.charged, unused_points(self.planned, outcomes)
+            )
+        await record(self.request, self.planned, outcomes)
+        return outcomes
+
+    def response(self, outcome: Outcome) -> dict[str, Any]:
+        formatted = format_outcome(outcome)
+        budget = self.budget
+        return (
+            formatted
+            if budget is None
+            else with_throttle_status(formatted, throttle_status(budget))
         )
-        outcomes = await BatchRunner(app_state.executor, settings).run(
-            planned, context, disconnected=lambda: until_disconnected(request.receive)
-        )
-        # Shopify's refund: what the operations did not use (lists shorter than requested) goes
-        # back to the budget, and the headers and throttle status say what is left after it.
-        charged = await refund(request, charged, unused_points(planned, outcomes))
-        budget = charged.status if charged is not None else None
-    metrics.record_operations((outcome.kind, _label(outcome)) for outcome in outcomes)
-    forbidden = sum(1 for outcome in outcomes if _refusal_code(outcome) == "FORBIDDEN")
-    if forbidden:
-        metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
-    await audit.write(request, app_state.engine, _audit_entries(request, planned, outcomes))
-    metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
-    formatted = [format_outcome(outcome) for outcome in outcomes]
-    if budget is not None:
-        status_of_budget = throttle_status(budget)
-        for response in formatted:
-            # Copies: the dictionaries may be shared (identical operations answered once).
-            extensions = dict(response.get("extensions") or {})
-            extensions["cost"] = {**extensions.get("cost", {}), "throttleStatus": status_of_budget}
-            response["extensions"] = extensions
-    headers = rate_headers(budget)
-    if layout.many:
-        entries = [layout.entry(op, item) for op, item in zip(operations, formatted, strict=True)]
-        return render(entries, media_type, headers=headers)
-    status = _status(outcomes[0], media_type)
-    return render(formatted[0], media_type, status, headers)
+
+    async def answer(self, media_type: str) -> Response:
+        outcomes = await self.run()
+        headers = rate_headers(self.budget)
+        if self.layout.many:
+            entries = [
+                self.layout.entry(operation, self.response(outcome))
+                for operation, outcome in zip(self.operations, outcomes, strict=True)
+            ]
+            return render(entries, media_type, headers=headers)
+        status = lone_status(outcomes[0], media_type)
+        return render(self.response(outcomes[0]), media_type, status, headers)
+
+    async def stream(self, emit: Emit) -> None:
+        layout, operations = self.layout, self.operations
+        # Every entry is tagged with its place (the draft's index fields), a plain batch too.
+        tagged = Layout(layout.batch, layout.many)
+
+        def on_done(index: int, outcome: Outcome) -> None:
+            emit(tagged.entry(operations[index], self.response(outcome)))
+
+        await self.run(on_done)
 
 
 async def until_disconnected(receive: Receive) -> None:
@@ -240,62 +284,6 @@ async def until_disconnected(receive: Receive) -> None:
     what `receive` gives next is the disconnection; any leftover body message is skipped."""
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def unused_points(planned: list[Planned], outcomes: list[Outcome]) -> int:
-    """What the operations that were charged did not use: requested minus actual cost, and the
-    whole requested cost of one that was charged but never ran (its variables did not coerce)."""
-    points = 0
-    for item, outcome in zip(planned, outcomes, strict=True):
-        cost = outcome.cost
-        if item.outcome is not None or cost is None:
-            continue  # never charged, or never costed
-        if cost.actual is not None:
-            points += max(0, cost.requested - cost.actual)
-        elif outcome.rejected:
-            points += cost.requested
-    return points
-
-
-def _status(outcome: Outcome, media_type: str) -> int:
-    """A lone operation's status: 400 for unusable parameters whatever the media type; for other
-    request errors 400 with application/graphql-response+json, 200 with legacy application/json."""
-    if outcome.bad_parameters:
-        return 400
-    if _refusal_code(outcome) == "FORBIDDEN":
-        return 403
-    if outcome.rejected and media_type == GRAPHQL_RESPONSE_JSON:
-        return 400
-    return 200
-
-
-def _refusal_code(outcome: Outcome) -> str | None:
-    """FORBIDDEN / UNAUTHENTICATED when the operation was refused for its scopes."""
-    if not outcome.rejected or not outcome.result.errors:
-        return None
-    code = (outcome.result.errors[0].extensions or {}).get("code")
-    return code if code in ("FORBIDDEN", "UNAUTHENTICATED") else None
-
-
-def _audit_entries(
-    request: Request, planned: list[Planned], outcomes: list[Outcome]
-) -> list[AuditEntry]:
-    """One entry per mutation operation that ran (refused ones never wrote anything)."""
-    entries = []
-    for item, outcome in zip(planned, outcomes, strict=True):
-        if outcome.kind is not OperationType.MUTATION or outcome.rejected or outcome.validated:
-            continue
-        assert item.prepared is not None and item.prepared.document is not None
-        assert item.request is not None
-        fields = audit.root_fields(item.prepared.document, item.request.operation_name)
-        errors = outcome.result.errors or []
-        codes = sorted({str((e.extensions or {}).get("code", "ERROR")) for e in errors})
-        entries.append(
-            audit.entry(
-                request, "graphql", ",".join(fields), "error" if errors else "ok", ",".join(codes)
-            )
-        )
-    return entries
 
 
 def cost_mode(request: Request) -> str | None:
@@ -333,38 +321,6 @@ def check_request_cost(planned: list[Planned], settings: Settings, metrics: Metr
             "setting": "BATCHERY_MAX_REQUEST_COST",
         },
     )
-
-
-def format_outcome(outcome: Outcome) -> dict[str, Any]:
-    result = outcome.result
-    skipped = outcome.rejected or outcome.validated
-    formatted: dict[str, Any] = {} if skipped else {"data": result.data}
-    if result.errors:
-        formatted["errors"] = [_format_error(error, outcome.code) for error in result.errors]
-    extensions = dict(result.extensions or {})
-    if outcome.cost is not None:
-        extensions["cost"] = outcome.cost.as_extension()
-    if extensions:
-        formatted["extensions"] = extensions
-    return formatted
-
-
-def _format_error(error: GraphQLError, code: str | None) -> dict[str, Any]:
-    formatted: dict[str, Any] = dict(error.formatted)
-    extensions = dict(formatted.get("extensions") or {})
-    if code is not None and "code" not in extensions:
-        extensions["code"] = code
-    if extensions:
-        formatted["extensions"] = extensions
-    return formatted
-
-
-def _label(outcome: Outcome) -> str:
-    if outcome.validated:
-        return "validated"
-    if outcome.rejected:
-        return "rejected"
-    return "error" if outcome.result.errors else "ok"
 
 
 async def _read_json(request: Request, settings: Settings) -> Any:

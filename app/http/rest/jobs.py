@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import FINAL, Job, JobProgress, JobSpec, JobStatus
 from app.bulk_settings import bulk_limits
 from app.db.audit import job_submitted
@@ -191,8 +192,9 @@ async def download(request: Request) -> Response:
         raise HttpError(
             404, "NOT_FOUND", f"a job's files are {', '.join(KINDS)}; there is no {kind!r}"
         )
-    name = file_name(job, kind)
-    path = service(request).config.jobs_dir / job.id / name
+    files = JobFiles.of(service(request).config.jobs_dir, job.id, job.spec.file_format)
+    path: Path = getattr(files, kind)
+    name = path.name
     # A running job's files hold lines past its last commit: only what is committed is served.
     limit = None if job.status in FINAL else _committed_bytes(job, kind)
     if not await asyncio.to_thread(path.is_file):
@@ -209,11 +211,6 @@ async def download(request: Request) -> Response:
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def file_name(job: Job, kind: str) -> str:
-    # The names of app/bulk/jobs/files.py: results.jsonl, failed.<fmt>, unprocessed.<fmt>.
-    return "results.jsonl" if kind == "results" else f"{kind}.{job.spec.file_format.value}"
 
 
 def _committed_bytes(job: Job, kind: str) -> int | None:

@@ -1,0 +1,519 @@
+"""`JobRunner.run(job)`: a claimed job executed through the bulk engine, chunk by chunk, exactly
+once across crashes (docs/jobs.md: How a job runs).
+
+Each chunk is one transaction holding the chunk's writes (`app.bulk.apply`: set-based, checked,
+with the record-by-record fallback) and the job's checkpoint (`app.db.jobs.checkpoint`: counts,
+result file sizes, lease renewal, fenced on this worker's lease and on RUNNING). The chunk's
+result lines are written to the files after the fenced checkpoint statement and before the
+commit, so while they are written no other worker can own the job (the row is held on
+PostgreSQL, the write lock on SQLite). A crash loses at most the open chunk: its rows roll back,
+the files are cut back to the checkpoint when the job resumes, and the resumed run skips the
+`processed` records. A checkpoint refused because a cancel was asked rolls the chunk back and
+ends the job CANCELED; refused because another worker owns the job, the run stops, silent.
+
+`atomic` jobs are one transaction for the whole file, committed only if every record succeeded,
+and fenced at the end; so they are capped (`max_atomic_records`), and their progress events
+carry rate and ETA but counts only when the transaction ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.bulk.apply import SetWriteFailed, apply
+from app.bulk.chunking import AdaptiveChunker
+from app.bulk.entities import ENTITIES, Entity
+from app.bulk.importing import SourceRow
+from app.bulk.jobs import sources
+from app.bulk.jobs.config import SETTING
+from app.bulk.jobs.files import JobFiles, RecordWriter, ResultFiles
+from app.bulk.jobs.model import Job, JobCounts, JobProgress, JobStatus
+from app.bulk.jobs.records import EXTRA_COLUMNS, Outcome, outcomes, record_of
+from app.bulk.model import BatchRequest, ErrorCode, RecordError, RecordResult
+from app.db import jobs
+from app.db.faults import database_fault
+from app.db.transactions import write_connection
+
+logger = logging.getLogger("batchery.jobs")
+
+ProgressCallback = Callable[[JobProgress], Awaitable[None]]
+
+
+class ErrorCodes:
+    """Why a job ended FAILED (`Job.error_code`), besides the database faults' codes."""
+
+    INTERNAL = ErrorCode.INTERNAL
+    INVALID_FILE = "INVALID_FILE"
+    UNKNOWN_ENTITY = "UNKNOWN_ENTITY"
+    ATOMIC_TOO_LARGE = "ATOMIC_TOO_LARGE"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    ROLLED_BACK = ErrorCode.ALL_OR_NONE_ROLLED_BACK
+    # continueOnError false: the job stopped at its first failed record.
+    STOPPED = "STOPPED_AT_FAILURE"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    lease_seconds: float = 60.0
+    progress_interval_seconds: float = 0.5
+    max_atomic_records: int = 100_000
+    # Chunk sizes: steered toward `target_seconds` a chunk, within [min_chunk, max_chunk]
+    # (max_chunk: the bulk engine's max_records_per_batch).
+    min_chunk: int = 10
+    max_chunk: int = 200
+    target_seconds: float = 0.25
+    # A job claimed more often than this (it keeps killing its workers) is failed.
+    max_attempts: int = 5
+    # fsync the result files before each commit: exactly once across a machine crash too.
+    fsync: bool = True
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now: this run must stop and write nothing more."""
+
+
+@dataclass(slots=True)
+class _Run:
+    """One run of one job: what the steps pass along."""
+
+    job: Job
+    entity: Entity
+    results: ResultFiles
+    counts: JobCounts
+    started: float
+    last_event: float = field(default=float("-inf"))
+
+
+class JobRunner:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        jobs_dir: Path,
+        worker: str,
+        config: RunnerConfig | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.jobs_dir = jobs_dir
+        self.worker = worker
+        self.config = config or RunnerConfig()
+        self.progress = progress
+        self.clock = clock
+
+    async def run(self, job: Job) -> Job | None:
+        """Execute `job`, claimed by this worker (`app.db.jobs.claim_job`), from its checkpoint;
+        the final row, or None when another worker took the job over (or the database could not
+        be told how it ended: then the lease runs out and another worker resumes it)."""
+        assert job.lease_owner == self.worker, "run only a job this worker claimed"
+        files = JobFiles.of(self.jobs_dir, job.id, job.spec.file_format)
+        entity = ENTITIES.get(job.spec.entity)
+        records = RecordWriter(job.spec.file_format, [])
+        results = ResultFiles(files, records, job.results_bytes, job.failed_bytes)
+        run = _Run(job, entity or next(iter(ENTITIES.values())), results, job.counts, self.clock())
+        try:
+            final: Job | None = await self._execute(run, entity)
+        except LeaseLost:
+            logger.info("job %s: taken over by another worker; %s stops", job.id, self.worker)
+            return None
+        except Exception as failure:
+            final = await self._failed(run, failure)
+        if final is not None:
+            await self._emit(run, final.status, final=final)
+        return final
+
+    async def _execute(self, run: _Run, entity: Entity | None) -> Job:
+        job, files = run.job, run.results.files
+        if _is_csv(job) and files.input.exists():
+            run.results.records.header = sources.csv_header(files.input)
+        await asyncio.to_thread(run.results.open)
+        if entity is None:
+            message = f"no entity {job.spec.entity!r}; there are {', '.join(ENTITIES)}"
+            return await self._stop(run, JobStatus.FAILED, ErrorCodes.UNKNOWN_ENTITY, message)
+        if job.attempts > self.config.max_attempts:
+            message = (
+                f"the job was started {job.attempts} times without finishing "
+                f"(at most {self.config.max_attempts}): its workers keep stopping"
+            )
+            return await self._stop(run, JobStatus.FAILED, ErrorCodes.TOO_MANY_ATTEMPTS, message)
+        if job.status is JobStatus.CANCELING:
+            return await self._stop(run, JobStatus.CANCELED)
+        if job.spec.options.atomic:
+            return await self._atomic(run)
+        return await self._chunks(run)
+
+    # -- chunk by chunk ------------------------------------------------------------------
+
+    async def _chunks(self, run: _Run) -> Job:
+        chunker = AdaptiveChunker(
+            self.config.target_seconds,
+            min(self.config.min_chunk, self.config.max_chunk),
+            self.config.max_chunk,
+            size=min(self.config.min_chunk, self.config.max_chunk),
+        )
+        source = self._rows(run, skip=run.counts.processed)
+        stop_on_error = not run.job.spec.options.continue_on_error
+        while chunk := list(itertools.islice(source, chunker.size)):
+            started = self.clock()
+            if stop_on_error:
+                chunk, rest = _through_first_unreadable(chunk)
+                source = itertools.chain(rest, source)
+            done = await self._commit_chunk(run, chunk)
+            chunker.record(len(chunk), self.clock() - started)
+            if done is None:  # a cancel was asked: this chunk was rolled back
+                return await self._stop(
+                    run, JobStatus.CANCELED, remaining=itertools.chain(chunk, source)
+                )
+            failed = next((o for o in done if not o.success), None)
+            if stop_on_error and failed is not None:
+                rest = chunk[len(done) :]
+                message = (
+                    f"stopped at line {failed.row.line} ({failed.errors[0].message}): "
+                    "continueOnError is false"
+                )
+                remaining = itertools.chain(rest, source)
+                return await self._stop(
+                    run, JobStatus.FAILED, ErrorCodes.STOPPED, message, remaining
+                )
+            await self._emit(run, JobStatus.RUNNING)
+        return await self._stop(run, JobStatus.COMPLETED)
+
+    async def _commit_chunk(self, run: _Run, chunk: list[SourceRow]) -> list[Outcome] | None:
+        """The chunk's writes and checkpoint, committed; its outcomes (up to the first failure
+        when continueOnError is false). None when a cancel was asked (nothing committed)."""
+        try:
+            return await self._try_chunk(run, chunk, isolated=False)
+        except SetWriteFailed as reason:
+            logger.info(
+                "job %s: set-based write refused (%s); record by record", run.job.id, reason
+            )
+            return await self._try_chunk(run, chunk, isolated=True)
+
+    async def _try_chunk(
+        self, run: _Run, chunk: list[SourceRow], *, isolated: bool
+    ) -> list[Outcome] | None:
+        job, options = run.job, run.job.spec.options
+        readable = [row for row in chunk if row.data is not None]
+        async with write_connection(self.engine) as conn, conn.begin() as transaction:
+            done: list[Outcome] = outcomes(chunk, await self._apply(conn, run, readable, isolated))
+            if not options.continue_on_error:
+                done = _through_first_failure(done)
+            counts = _add(run.counts, done)
+            lines = b"".join(outcome.line() for outcome in done)
+            failed = [outcome.row for outcome in done if not outcome.success]
+            failed_lines = run.results.failed_head() + _records(run, failed) if failed else b""
+            kept = await jobs.checkpoint(
+                conn,
+                job.id,
+                self.worker,
+                counts,
+                results_bytes=run.results.pending_results + len(lines),
+                failed_bytes=run.results.pending_failed + len(failed_lines),
+                lease_seconds=self.config.lease_seconds,
+            )
+            if not kept:
+                await transaction.rollback()
+                await self._cancel_asked(run)
+                return None
+            try:
+                await asyncio.to_thread(
+                    run.results.append, lines, failed_lines, fsync=self.config.fsync
+                )
+            except BaseException:
+                await asyncio.to_thread(run.results.rollback)
+                raise
+        run.results.keep()
+        run.counts = counts
+        return done
+
+    async def _apply(
+        self, conn: AsyncConnection, run: _Run, rows: Sequence[SourceRow], isolated: bool
+    ) -> list[RecordResult]:
+        if not rows:
+            return []
+        spec = run.job.spec
+        options = replace(spec.options, atomic=False, return_records=False)
+        request = BatchRequest(
+            spec.operation, [record_of(spec.operation, r) for r in rows], options
+        )
+        if not options.validate_only:
+            return await apply(conn, run.entity, request, isolated=isolated)
+        # A dry run still commits its checkpoint: the writes alone are undone.
+        async with conn.begin_nested() as savepoint:
+            results = await apply(conn, run.entity, request, isolated=isolated)
+            await savepoint.rollback()
+        return results
+
+    async def _cancel_asked(self, run: _Run) -> None:
+        """After a refused checkpoint: return when it was a cancel, else LeaseLost."""
+        now = await jobs.get_job(self.engine, run.job.id)
+        if now is None or now.lease_owner != self.worker or now.status is not JobStatus.CANCELING:
+            raise LeaseLost()
+
+    # -- atomic: the whole file, one transaction -------------------------------------------
+
+    async def _atomic(self, run: _Run) -> Job:
+        limit = self.config.max_atomic_records
+        if run.job.counts.total > limit:
+            message = (
+                f"an atomic job holds at most {limit} records ({SETTING['max_atomic_records']}),"
+                f" this one {run.job.counts.total}; nothing was written: submit it without "
+                "atomic, or split it"
+            )
+            return await self._stop(run, JobStatus.FAILED, ErrorCodes.ATOMIC_TOO_LARGE, message)
+        try:
+            return await self._atomic_attempt(run, isolated=False)
+        except SetWriteFailed as reason:
+            logger.info(
+                "job %s: set-based write refused (%s); record by record", run.job.id, reason
+            )
+            return await self._atomic_attempt(run, isolated=True)
+
+    async def _atomic_attempt(self, run: _Run, *, isolated: bool) -> Job:
+        done: list[Outcome] = []
+        source = self._rows(run)
+        size = self.config.max_chunk
+        async with write_connection(self.engine) as conn, conn.begin() as transaction:
+            while chunk := list(itertools.islice(source, size)):
+                readable = [row for row in chunk if row.data is not None]
+                done.extend(outcomes(chunk, await self._apply(conn, run, readable, isolated)))
+                if await self._atomic_status(run) is JobStatus.CANCELING:
+                    await transaction.rollback()
+                    return await self._stop(run, JobStatus.CANCELED, remaining=self._rows(run))
+                await self._emit(run, JobStatus.RUNNING, checked=len(done))
+            failures = [outcome for outcome in done if not outcome.success]
+            if not failures and not run.job.spec.options.validate_only:
+                return await self._close(run, conn, JobStatus.COMPLETED, done)
+            await transaction.rollback()
+        if not failures:  # validateOnly: checked, nothing kept
+            async with write_connection(self.engine) as conn, conn.begin():
+                return await self._close(run, conn, JobStatus.COMPLETED, done)
+        lines = ", ".join(str(outcome.row.line) for outcome in failures[:5])
+        message = (
+            f"the job is atomic and {len(failures)} record(s) failed (lines {lines}"
+            f"{', ...' if len(failures) > 5 else ''}): nothing was written"
+        )
+        error = RecordError(ErrorCode.ALL_OR_NONE_ROLLED_BACK, message)
+        rolled_back = [o if not o.success else Outcome(o.row, None, (error,)) for o in done]
+        async with write_connection(self.engine) as conn, conn.begin():
+            return await self._close(
+                run, conn, JobStatus.FAILED, rolled_back, ErrorCodes.ROLLED_BACK, message
+            )
+
+    async def _atomic_status(self, run: _Run) -> JobStatus | None:
+        """Between chunks of the open transaction: is a cancel asked? On PostgreSQL this also
+        renews the lease; SQLite cannot write beside the open transaction (nor can any other
+        worker take the job while it holds the write lock)."""
+        if self.engine.dialect.name == "sqlite":
+            now = await jobs.get_job(self.engine, run.job.id)
+            status = now.status if now is not None and now.lease_owner == self.worker else None
+        else:
+            status = await jobs.renew_lease(
+                self.engine, run.job.id, self.worker, self.config.lease_seconds
+            )
+        if status is None:
+            raise LeaseLost()
+        return status
+
+    # -- the end ---------------------------------------------------------------------------
+
+    async def _close(
+        self,
+        run: _Run,
+        conn: AsyncConnection,
+        status: JobStatus,
+        done: Sequence[Outcome],
+        error_code: str | None = None,
+        message: str | None = None,
+    ) -> Job:
+        """An atomic job's end, in `conn`'s transaction: every outcome written, then the row."""
+        if await jobs.lock_job(conn, run.job.id, self.worker) is None:
+            raise LeaseLost()
+        lines = b"".join(outcome.line() for outcome in done)
+        failed = [outcome.row for outcome in done if not outcome.success]
+        failed_lines = run.results.failed_head() + _records(run, failed) if failed else b""
+        await asyncio.to_thread(run.results.append, lines, failed_lines, fsync=self.config.fsync)
+        run.counts = _add(run.counts, done)
+        return await self._finish(run, conn, status, error_code, message)
+
+    async def _stop(
+        self,
+        run: _Run,
+        status: JobStatus,
+        error_code: str | None = None,
+        message: str | None = None,
+        remaining: Iterable[SourceRow] | None = None,
+    ) -> Job:
+        """End the job after its last checkpoint: the records not committed (`remaining`, by
+        default all after the checkpoint) are reported NOT_PROCESSED and listed in
+        unprocessed.<fmt>. Files and row in one fenced transaction."""
+        if remaining is None:
+            remaining = () if status is JobStatus.COMPLETED else self._rows(run, safe=True)
+        why = {
+            JobStatus.CANCELED: "the job was canceled",
+            JobStatus.FAILED: f"the job failed ({error_code})",
+        }.get(status, "the job ended")
+        error = RecordError(ErrorCode.NOT_PROCESSED, f"not processed: {why}")
+        async with write_connection(self.engine) as conn, conn.begin():
+            if await jobs.lock_job(conn, run.job.id, self.worker) is None:
+                raise LeaseLost()
+            if status is not JobStatus.COMPLETED:
+                await asyncio.to_thread(
+                    run.results.not_processed, remaining, error, fsync=self.config.fsync
+                )
+            return await self._finish(run, conn, status, error_code, message)
+
+    async def _finish(
+        self,
+        run: _Run,
+        conn: AsyncConnection,
+        status: JobStatus,
+        error_code: str | None,
+        message: str | None,
+    ) -> Job:
+        final = await jobs.finish_job(
+            conn,
+            run.job.id,
+            self.worker,
+            status,
+            run.counts,
+            results_bytes=run.results.pending_results,
+            failed_bytes=run.results.pending_failed,
+            error_code=error_code,
+            error_message=message,
+        )
+        if final is None:  # the row was locked for this worker: only a bug gets here
+            raise LeaseLost()
+        await conn.commit()
+        run.results.keep()
+        logger.info(
+            "job %s: %s, %d of %d records processed, %d failed",
+            final.id,
+            final.status.value,
+            final.counts.processed,
+            final.counts.total,
+            final.counts.failed,
+        )
+        return final
+
+    async def _failed(self, run: _Run, failure: Exception) -> Job | None:
+        """An unexpected fault: the open chunk is rolled back; the job ends FAILED, the records
+        after the checkpoint NOT_PROCESSED. If even that cannot be recorded (the database is
+        gone), the lease runs out and another worker resumes the job."""
+        fault = database_fault(failure)
+        if isinstance(failure, (sources.SourceError, UnicodeDecodeError)):
+            code, message = ErrorCodes.INVALID_FILE, f"the file cannot be read: {failure}"
+        elif fault is not None:
+            logger.warning("job %s: %s (%s)", run.job.id, fault.code, failure)
+            code, message = fault.code, f"{fault} (the job stopped; resubmit its unprocessed file)"
+        else:
+            logger.exception("job %s failed", run.job.id)
+            code = ErrorCodes.INTERNAL
+            message = f"an unexpected fault stopped job {run.job.id} (the server's log says more)"
+        try:
+            await asyncio.to_thread(run.results.rollback)
+            return await self._stop(run, JobStatus.FAILED, code, message)
+        except LeaseLost:
+            return None
+        except Exception:
+            logger.exception("job %s: its failure could not be recorded", run.job.id)
+            return None
+
+    # -- progress ------------------------------------------------------------------------
+
+    async def _emit(
+        self,
+        run: _Run,
+        status: JobStatus,
+        *,
+        checked: int | None = None,
+        final: Job | None = None,
+    ) -> None:
+        """A progress event at most every progress_interval seconds; the final one always.
+        `checked`: records done in an atomic job's open transaction (counted in rate and ETA,
+        not yet in the counts)."""
+        if self.progress is None:
+            return
+        now = self.clock()
+        if final is None and now - run.last_event < self.config.progress_interval_seconds:
+            return
+        run.last_event = now
+        counts = final.counts if final is not None else run.counts
+        done = checked if checked is not None else counts.processed - run.job.counts.processed
+        elapsed = now - run.started
+        rate = done / elapsed if done > 0 and elapsed > 0 else None
+        left = counts.total - (checked if checked is not None else counts.processed)
+        eta = max(left, 0) / rate if rate else None
+        event = JobProgress(
+            run.job.id,
+            final.status if final is not None else status,
+            counts,
+            rate=rate,
+            eta_seconds=0.0 if final is not None else eta,
+            final=final is not None,
+            at=time.time(),
+        )
+        try:
+            await self.progress(event)
+        except Exception:  # a watcher's trouble is not the job's
+            logger.warning("job %s: a progress event was lost", run.job.id, exc_info=True)
+
+    def _rows(self, run: _Run, skip: int = 0, *, safe: bool = False) -> Iterator[SourceRow]:
+        job = run.job
+        files = run.results.files
+        rows = sources.read_rows(
+            files.input, job.spec.file_format.value, run.entity, skip=skip,
+            extra_columns=EXTRA_COLUMNS,
+        )  # fmt: skip
+        return _readable_part(rows) if safe else rows
+
+
+def _readable_part(rows: Iterator[SourceRow]) -> Iterator[SourceRow]:
+    """The rows up to where the file cannot be read any more (a job failing for that reason
+    lists what it can)."""
+    try:
+        yield from rows
+    except (sources.SourceError, UnicodeDecodeError, OSError):
+        return
+
+
+def _is_csv(job: Job) -> bool:
+    return job.spec.file_format.value == sources.CSV
+
+
+def _records(run: _Run, rows: Iterable[SourceRow]) -> bytes:
+    return b"".join(run.results.records.record(row) for row in rows)
+
+
+def _add(counts: JobCounts, done: Sequence[Outcome]) -> JobCounts:
+    succeeded = sum(1 for outcome in done if outcome.success)
+    return JobCounts(
+        counts.total,
+        counts.processed + len(done),
+        counts.succeeded + succeeded,
+        counts.failed + len(done) - succeeded,
+    )
+
+
+def _through_first_unreadable(
+    chunk: list[SourceRow],
+) -> tuple[list[SourceRow], list[SourceRow]]:
+    """continueOnError false: the chunk up to its first unreadable row, and what follows."""
+    at = next((i for i, row in enumerate(chunk) if row.data is None), None)
+    return (chunk, []) if at is None else (chunk[: at + 1], chunk[at + 1 :])
+
+
+def _through_first_failure(done: list[Outcome]) -> list[Outcome]:
+    """continueOnError false: the outcomes through the first failure (the engine reported the
+    records after it NOT_PROCESSED and wrote none of them)."""
+    at = next((i for i, outcome in enumerate(done) if not outcome.success), None)
+    return done if at is None else done[: at + 1]
