@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cli_jobs, cli_keys, cli_migrate
+from app import cli_jobs, cli_keys, cli_migrate, cli_worker
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     cli_keys.add_parser(commands, WHERE)
     cli_jobs.add_parser(commands, "")
+    cli_worker.add_parser(commands, WHERE)
 
     fields = "\n".join(f"  {entity + ':':13} {names}" for entity, names in IMPORT_FIELDS.items())
     imports = commands.add_parser(
@@ -165,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(settings, args))
     if args.command == "keys":
         return asyncio.run(cli_keys.run(settings, args))
+    if args.command == "worker":
+        return cli_worker.run(settings, args)
     from schema import schema
 
     try:
@@ -203,7 +206,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
+    from app.http.jwt_auth import JwtConfig
 
+    try:
+        # Checked here too: the app is built by uvicorn, where a refusal would be a traceback.
+        JwtConfig.from_settings(settings)
+    except SettingsError as error:
+        print(f"batchery: {error}", file=sys.stderr)
+        return 2
     announce_database("serve", settings)
 
     async def check() -> None:

@@ -37,6 +37,7 @@ from app.http.metrics import Metrics, MetricsMiddleware
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
 from app.http.subscriptions import SubscriptionSocket
+from app.jobs_settings import jobs_service
 from app.memory import freeze_startup_objects
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -80,6 +81,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         stop_counting = listen_statements(db, metrics.count_statement)
         app.state.engine = db
         app.state.reader = Reader(db)
+        # Bulk jobs: run here (embedded) or only enqueued for `batchery worker` (Redis).
+        jobs = jobs_service(settings, db)
+        await jobs.start()
+        app.state.jobs = jobs
+        metrics.jobs_source = jobs.stats
         if rate_limiter is not None:
             await rate_limiter.start()
         if settings.gc_freeze:
@@ -88,6 +94,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         try:
             yield
         finally:
+            # Running jobs stop between two statements and are handed back (a restarted or
+            # another process resumes them): this process's requests have already drained.
+            metrics.jobs_source = None
+            await jobs.stop()
             stop_counting()
             if rate_limiter is not None:
                 await rate_limiter.close()

@@ -133,7 +133,7 @@ def jwt_algorithms(variable: str, value: str) -> tuple[str, ...]:
             raise SettingsError(f"{variable} must never include none (unsigned), got {value!r}")
         if name.upper().startswith("HS"):
             raise SettingsError(
-                f"{variable}: {name} (a shared secret) is not supported: the server would hold a "
+                f"{variable}: {name} (a symmetric key) is not supported: the server would hold a "
                 f"key that can mint tokens. Use one of {', '.join(JWT_ASYMMETRIC)}"
             )
         if name not in JWT_ASYMMETRIC:

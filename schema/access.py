@@ -139,6 +139,16 @@ def _scopes_of(directives: Iterable[object]) -> tuple[str, ...]:
     )
 
 
+def how_to_get(caller: Caller) -> str:
+    """The remedy a refusal names: another token from the identity provider, or another key."""
+    if caller.id.startswith("jwt:"):
+        return (
+            "Use a token whose scopes claim includes it (BATCHERY_JWT_SCOPES_CLAIM), from the "
+            "identity provider"
+        )
+    return "Use a key created with it (batchery keys create --scopes ...)"
+
+
 def refusal(caller: Caller, needs: Iterable[Need]) -> GraphQLError | None:
     """None when `caller` may run an operation with these needs; else the error it gets."""
     missing = [need for need in needs if need.scope not in caller.scopes]
@@ -151,7 +161,7 @@ def refusal(caller: Caller, needs: Iterable[Need]) -> GraphQLError | None:
         message = (
             f"This operation needs the scope{'s' if len(scopes) > 1 else ''} "
             f"{', '.join(map(repr, scopes))}, which {caller.id} does not have ({where}). "
-            "Use a key created with it (batchery keys create --scopes ...)."
+            f"{how_to_get(caller)}."
         )
     else:
         code = "UNAUTHENTICATED"

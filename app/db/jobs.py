@@ -326,3 +326,16 @@ async def mark_expired(engine: AsyncEngine, job_id: str) -> bool:
     )
     async with write_connection(engine) as conn, conn.begin():
         return (await conn.execute(statement)).rowcount == 1
+
+
+async def release_lease(engine: AsyncEngine, job_id: str, worker: str) -> bool:
+    """Give a job back (a worker stopping cleanly): its lease ends now, so the next claimer
+    resumes it from its checkpoint instead of waiting a lease out. False when the worker did
+    not hold it (any more)."""
+    statement = (
+        update(jobs_table)
+        .where(_c.id == job_id, _c.lease_owner == worker, _c.status.in_(CLAIMABLE))
+        .values(lease_expires_at=utcnow())
+    )
+    async with write_connection(engine) as conn, conn.begin():
+        return (await conn.execute(statement)).rowcount == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -19,6 +20,21 @@ UNCOUNTED = "batchery_uncounted"
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
 
 StatementListener = Callable[[str], None]
+
+# Set by `uncounted()`: the statements of a task doing background work (the bulk jobs' reaper,
+# the jobs run in an API process) are no request's, so neither the metric nor a test's count
+# around a request sees them. (SQLAlchemy carries the task's context into its greenlets.)
+_background: ContextVar[bool] = ContextVar("batchery_uncounted", default=False)
+
+
+@contextmanager
+def uncounted() -> Iterator[None]:
+    """Statements run inside (and in tasks started inside) are not counted."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
 
 
 def is_transaction_control(statement: str) -> bool:
@@ -34,6 +50,8 @@ def listen_statements(engine: AsyncEngine, listener: StatementListener) -> Calla
         if is_transaction_control(statement):
             return
         if context is not None and context.execution_options.get(UNCOUNTED):
+            return
+        if _background.get():
             return
         listener(statement)
 

@@ -13,6 +13,7 @@ holds on every worker from the next request on.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 
@@ -107,8 +108,9 @@ class Unverifiable(Unauthenticated):
     """The credential cannot be checked now (the identity provider's keys are out of reach): a
     503 over HTTP, since the credential may well be good."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message, presented=True)
+        self.retry_after = retry_after
 
 
 class KeyBackend(AuthenticationBackend):
@@ -187,7 +189,8 @@ async def jwt_caller(tokens: JwtVerifier | None, token: str) -> Caller:
         ) from None
     except KeysUnavailable as error:
         raise Unverifiable(
-            f"The bearer token (a JWT) cannot be checked now: {error}. Retry later."
+            f"The bearer token (a JWT) cannot be checked now: {error}. Retry later.",
+            error.retry_after,
         ) from None
 
 
@@ -196,7 +199,7 @@ def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response
     the credential cannot be checked now)."""
     if isinstance(error, Unverifiable):
         status, code = 503, UNVERIFIABLE
-        headers = {"Retry-After": str(UNVERIFIABLE_RETRY_SECONDS)}
+        headers = {"Retry-After": str(math.ceil(error.retry_after))}
     else:
         status, code = 401, "UNAUTHENTICATED"
         headers = {"WWW-Authenticate": challenge(error)}
@@ -210,7 +213,6 @@ def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response
 
 
 UNVERIFIABLE = "IDENTITY_PROVIDER_UNAVAILABLE"
-UNVERIFIABLE_RETRY_SECONDS = 5
 # RFC 6750 3: error_description is printable ASCII without '"' and '\\'.
 _NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 

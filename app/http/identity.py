@@ -12,8 +12,9 @@
   The value is hashed: keys never reach the rate-limit storage (Redis) in clear.
 
 A request authenticated with an API key (app/http/access.py) is that key, whatever the source
-says: `caller:key:<id>`. The header and the address are for requests without a credential (open
-mode). A request with a wrong key never gets here: it was refused with 401 before any endpoint.
+says: `caller:key:<id>`; one with a JWT is its subject, `caller:jwt:<sub>`. The header and the
+address are for requests without a credential (open mode). A request with a wrong key or token
+never gets here: it was refused with 401 before any endpoint.
 """
 
 from __future__ import annotations

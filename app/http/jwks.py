@@ -41,7 +41,11 @@ class UnknownKey(Exception):
 
 
 class KeysUnavailable(Exception):
-    """No key set could be read: the token cannot be checked now (a 503)."""
+    """No key set could be read: the token cannot be checked now (a 503, with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class KeySet(Protocol):
@@ -142,6 +146,11 @@ class CachedJwks:
     def _may_refresh(self, now: float) -> bool:
         return self._last_attempt is None or now - self._last_attempt >= self._min_refresh_seconds
 
+    def _next_attempt_in(self, now: float) -> float:
+        if self._last_attempt is None:
+            return 1.0
+        return max(1.0, self._last_attempt + self._min_refresh_seconds - now)
+
     def _find(self, fetched: Fetched, kid: str | None) -> dict[str, Any] | None:
         if kid is not None:
             return fetched.keys.get(kid)
@@ -175,8 +184,10 @@ class CachedJwks:
             now = self._clock()
             if not self._may_refresh(now) and started is None:
                 raise KeysUnavailable(
-                    f"{self.description} could not be read ({self._last_error}); retried at most "
-                    f"every {self._min_refresh_seconds:g} s (BATCHERY_JWT_JWKS_MIN_REFRESH_SECONDS)"
+                    f"{self.description} could not be read ({self._last_error}); retried at "
+                    f"most every {self._min_refresh_seconds:g} s "
+                    "(BATCHERY_JWT_JWKS_MIN_REFRESH_SECONDS)",
+                    self._next_attempt_in(now),
                 )
             if not self._may_refresh(now) and started is not None:
                 return started
@@ -189,7 +200,8 @@ class CachedJwks:
                 self._last_error = str(error) or type(error).__name__
                 if started is None:
                     raise KeysUnavailable(
-                        f"{self.description} could not be read: {self._last_error}"
+                        f"{self.description} could not be read: {self._last_error}",
+                        self._next_attempt_in(now),
                     ) from None
                 logger.warning(
                     "keeping the keys held: %s could not be refreshed (%s; reason: %s)",

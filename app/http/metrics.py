@@ -8,25 +8,32 @@ operations and batch sizes with `record_operations`; the rate limit its refusals
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from graphql import OperationType
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from app.db.job_stats import JobStats
     from app.http.batch import Planned
+
+logger = logging.getLogger("batchery")
 
 # `*_created` timestamps double the exposition for no use here. (prometheus_client leaves this
 # function unannotated, hence the ignore; mypy strict refuses the call otherwise.)
@@ -124,6 +131,43 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Bulk jobs: read from the jobs table at each scrape (`jobs_source`), so every API
+        # process reports the same figures wherever the jobs run (embedded or `batchery worker`).
+        self.jobs = Gauge(
+            "batchery_jobs",
+            "Bulk jobs in the jobs table, by status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.jobs_waiting = Gauge(
+            "batchery_jobs_queue_depth",
+            "Bulk jobs waiting for a worker: new ones, and those whose worker's lease ran out.",
+            registry=self.registry,
+        )
+        self.jobs_records = _TableCounter(
+            "batchery_jobs_records_processed",
+            "Records of bulk jobs committed (succeeded or failed), all jobs ever: rate() of it "
+            "is records per second.",
+        )
+        self.registry.register(self.jobs_records)
+        self.jobs_source: Callable[[], Awaitable[JobStats]] | None = None
+
+    async def refresh_jobs(self) -> None:
+        if self.jobs_source is None:
+            return
+        try:
+            stats = await self.jobs_source()
+        except Exception as error:
+            # The figures stay as last read; the scrape itself must not fail with the database.
+            logger.warning("metrics: could not read the jobs table (%s)", error)
+            return
+        from app.bulk.jobs.model import JobStatus
+
+        for status in JobStatus:
+            self.jobs.labels(status.value).set(stats.by_status.get(status, 0))
+        self.jobs_waiting.set(stats.waiting)
+        self.jobs_records.value = stats.records_processed
+
     def record_throttled(self, api: str, operations: int) -> None:
         self.throttled_requests.labels(api).inc()
         self.throttled_operations.labels(api).inc(operations)
@@ -164,7 +208,21 @@ class Metrics:
             self.cost_refusals.labels("operation").inc(refused)
 
     async def endpoint(self, request: Request) -> Response:
+        await self.refresh_jobs()
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _TableCounter(Collector):
+    """A counter whose value is read from the database (a sum that only grows), not counted by
+    this process: Prometheus gets the counter type, so rate() and resets work as usual."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.value = 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value)
 
 
 class MetricsMiddleware:

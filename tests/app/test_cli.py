@@ -62,12 +62,19 @@ def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
             "postgresql://u:secret@127.0.0.1/db",
             "use postgresql+asyncpg://, got 'postgresql://u:***@127.0.0.1/db'",
         ),
+        ("BATCHERY_JWT_ALGORITHMS", "HS256", "BATCHERY_JWT_ALGORITHMS: HS256 (a symmetric key)"),
+        # Checked across settings when the app is built: still one line, before starting.
+        ("BATCHERY_JWT_ISSUER", "https://idp/", "BATCHERY_JWT_ISSUER is set but no key source"),
+        ("BATCHERY_JWT_JWKS_FILE", "/no/such.json", "BATCHERY_JWT_JWKS_FILE: cannot use"),
     ],
 )
 def test_serve_refuses_a_bad_setting_in_one_line_before_starting(
     monkeypatch, capsys, variable, value, message
 ):
     monkeypatch.setenv(variable, value)
+    if variable == "BATCHERY_JWT_JWKS_FILE":
+        monkeypatch.setenv("BATCHERY_JWT_ISSUER", "https://idp/")
+        monkeypatch.setenv("BATCHERY_JWT_AUDIENCE", "batchery")
     assert main(["serve", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert message in err
@@ -189,3 +196,15 @@ def test_schema_into_a_closed_pipe_prints_no_traceback():
         os.close(write_end)
     assert completed.returncode == 1
     assert completed.stderr == ""
+
+
+def test_a_worker_without_a_shared_queue_says_so_in_one_line(capsys):
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "BATCHERY_JOBS_BROKER is empty" in err and err.count("\n") == 1
+
+
+def test_a_worker_with_a_bad_broker_url_names_the_setting(monkeypatch, capsys):
+    monkeypatch.setenv("BATCHERY_JOBS_BROKER", "amqp://127.0.0.1")
+    assert main(["worker"]) == 2
+    assert capsys.readouterr().err.startswith("batchery: BATCHERY_JOBS_BROKER must be empty")

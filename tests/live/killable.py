@@ -86,3 +86,34 @@ class KillableServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+# Printed by `batchery worker` once it takes jobs (app/cli_worker.py READY).
+WORKER_READY = "worker: ready"
+
+
+class KillableWorker(KillableServer):
+    """`batchery worker` as a child process: started once it says it takes jobs."""
+
+    def start(self) -> KillableWorker:
+        self.process = subprocess.Popen(
+            [BATCHERY, "worker"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started = threading.Event()
+        threading.Thread(target=self._drain, args=(started,), daemon=True).start()
+        if not started.wait(START_TIMEOUT_SECONDS) or self.process.poll() is not None:
+            self.kill()
+            raise RuntimeError("batchery worker did not start:\n" + "".join(self.log))
+        return self
+
+    def _drain(self, started: threading.Event) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+            if WORKER_READY in line:
+                started.set()
+        started.set()

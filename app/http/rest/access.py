@@ -18,7 +18,7 @@ from app.http import audit
 from app.http.access import BATCHED, caller_of
 from app.http.metrics import Metrics
 from app.http.rest.io import Handler, error_response
-from schema.access import BULK, Caller
+from schema.access import BULK, Caller, how_to_get
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -60,8 +60,8 @@ def forbidden(caller: Caller, scope: str, request: Request) -> Response:
         where += " inside POST /api/batch"
     if caller.authenticated:
         message = (
-            f"{where} needs the scope {scope!r}, which {caller.id} does not have; use a "
-            "key created with it (batchery keys create --scopes ...)"
+            f"{where} needs the scope {scope!r}, which {caller.id} does not have. "
+            f"{how_to_get(caller)}."
         )
         return error_response(403, "FORBIDDEN", message, headers={"X-Missing-Scope": scope})
     message = (

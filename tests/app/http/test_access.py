@@ -182,6 +182,10 @@ async def test_every_key_check_compares_hashes_in_constant_time(engine, monkeypa
     # An id no row has still costs a comparison (against a dummy hash), so it is not faster.
     assert await keys.check_key(engine, "bch_ffffffffffff_" + "x" * 43) is keys.KeyProblem.UNKNOWN
     assert len(compared) == 3
+    # Always two sha256 hex digests of one length: never the key itself, nor a prefix compare
+    # whose time would grow with the characters a guess gets right.
+    assert all(len(a) == len(b) == 64 for a, b in compared)
+    assert all(key not in (a, b) for a, b in compared)
 
 
 # ---- scopes, operation by operation ----

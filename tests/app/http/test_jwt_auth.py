@@ -187,6 +187,7 @@ async def test_a_read_token_in_a_json_batch_runs_the_query_and_the_delete_is_for
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert error["extensions"]["missingScopes"] == ["bulk"]
     assert "jwt:reader" in error["message"]
+    assert "scopes claim includes it (BATCHERY_JWT_SCOPES_CLAIM)" in error["message"]
     assert await snapshot(engine) == before
     assert await audit_rows(engine) == []
 
@@ -233,6 +234,7 @@ async def test_a_read_token_in_a_rest_batch_gets_its_reads_and_its_writes_forbid
     assert read["status"] == 200
     assert delete["status"] == 403
     assert "'bulk'" in delete["body"]["error"]["message"]
+    assert "BATCHERY_JWT_SCOPES_CLAIM" in delete["body"]["error"]["message"]
     assert await snapshot(engine) == before
 
 
@@ -336,7 +338,8 @@ async def test_an_unreachable_provider_is_503_and_retried_at_most_once_per_inter
         )
     for response in (first, second):
         assert response.status_code == 503, response.text
-        assert response.headers["retry-after"]
+        # The next fetch is allowed BATCHERY_JWT_JWKS_MIN_REFRESH_SECONDS (30) after the first.
+        assert 25 <= int(response.headers["retry-after"]) <= 30
     assert first.json()["errors"][0]["extensions"]["code"] == "IDENTITY_PROVIDER_UNAVAILABLE"
     assert "HTTP Error 500" in first.json()["errors"][0]["message"]
     assert second.json()["error"]["code"] == "IDENTITY_PROVIDER_UNAVAILABLE"
@@ -381,7 +384,7 @@ def test_jwt_settings_that_cannot_work_stop_the_start_naming_the_variable(settin
 
 @pytest.mark.parametrize(
     ("algorithms", "named"),
-    [("RS256, none", "never include none"), ("HS256", "shared secret"), ("XS1", "unknown")],
+    [("RS256, none", "never include none"), ("HS256", "symmetric key"), ("XS1", "unknown")],
 )
 def test_unsigned_and_symmetric_algorithms_cannot_be_configured(settings, algorithms, named):
     with pytest.raises(SettingsError, match=f"BATCHERY_JWT_ALGORITHMS.*{named}"):

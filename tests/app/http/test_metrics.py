@@ -63,3 +63,31 @@ async def test_no_created_timestamp_series(client):
 
     assert "batchery_graphql_operations_total{" in text
     assert not [line for line in text.splitlines() if "_created" in line]
+
+
+async def test_bulk_jobs_are_counted_by_status_with_their_records_and_the_queue(client):
+    from app.bulk.jobs.model import FileFormat, JobSpec
+    from app.bulk.model import Operation
+
+    jobs = client.app.state.jobs  # embedded: this process runs them
+    spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
+
+    async def lines(count: int):
+        yield b"".join(
+            b'{"name": "M%d", "region": "CENTRAL", "externalId": "metrics-%d"}\n' % (n, n)
+            for n in range(count)
+        )
+
+    before = (await client.get("/metrics")).text
+    job = await jobs.submit(spec, lines(12), "key:metrics")
+    async for _ in jobs.watch(job.id):
+        pass
+    after = (await client.get("/metrics")).text
+    records = "batchery_jobs_records_processed_total"
+    assert sample(after, records) - sample(before, records) == 12
+    completed = 'batchery_jobs{status="COMPLETED"}'
+    assert re.search(rf"^{re.escape(completed)} (\S+)$", after, re.M)
+    assert sample(after, "batchery_jobs", status="COMPLETED") >= 1
+    assert sample(after, "batchery_jobs", status="RUNNING") == 0
+    assert sample(after, "batchery_jobs_queue_depth") == 0
+    assert "# TYPE batchery_jobs_records_processed_total counter" in after

@@ -1,0 +1,213 @@
+"""`JobsService`: what GraphQL, REST and the CLI ask of bulk jobs, whatever runs them.
+
+`submit` streams the client's file into the job's directory (never whole in memory, refused
+past BATCHERY_JOBS_MAX_FILE_BYTES while it streams), counts its records, checks the limits, makes
+the job's row and enqueues it; `cancel`, `get`, `list` and `watch` read and change the row and
+follow its progress. Refusals are `JobRefused` with a code and a message naming the setting and
+its value, for the API to answer 4xx with.
+
+Where the jobs run depends on the configuration: embedded (no broker URL), this service also
+holds a `JobWorker` that runs them in this process; with Redis it only enqueues and `batchery
+worker` processes (app/bulk/jobs/worker_process.py) run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import AsyncBroker
+
+from app.bulk.entities import ENTITIES
+from app.bulk.jobs import broker as brokers
+from app.bulk.jobs import sources
+from app.bulk.jobs.config import SETTING, JobsConfig
+from app.bulk.jobs.files import FileTooLarge, JobFiles, store_input
+from app.bulk.jobs.model import Job, JobProgress, JobSpec, JobStatus
+from app.bulk.jobs.progress import MemoryBus, ProgressBus, RedisBus
+from app.bulk.jobs.records import EXTRA_COLUMNS
+from app.bulk.jobs.watch import JobNotFound, progress_of, watch
+from app.bulk.jobs.worker import Execute, JobWorker
+from app.db import jobs as rows
+from app.db.job_stats import JobStats, job_stats
+from app.db.models import utcnow
+from app.db.statements import uncounted
+
+logger = logging.getLogger("batchery.jobs")
+
+__all__ = ["JobNotFound", "JobRefused", "JobsService"]
+
+
+class JobRefused(ValueError):
+    """A job that will not be made, and why: `code` for machines, the message for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Codes of refusals (the API maps them onto HTTP statuses: 413, 422, 429, 400).
+FILE_TOO_LARGE = "FILE_TOO_LARGE"
+TOO_MANY_RECORDS = "TOO_MANY_RECORDS"
+ATOMIC_TOO_LARGE = "ATOMIC_TOO_LARGE"
+TOO_MANY_ACTIVE_JOBS = "TOO_MANY_ACTIVE_JOBS"
+INVALID_FILE = "INVALID_FILE"
+UNKNOWN_ENTITY = "UNKNOWN_ENTITY"
+
+
+def make_bus(config: JobsConfig) -> ProgressBus:
+    if config.embedded:
+        return MemoryBus()
+    return RedisBus(config.broker_url, config.key_prefix)
+
+
+class JobsService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        config: JobsConfig,
+        *,
+        execute: Execute | None = None,
+        bus: ProgressBus | None = None,
+    ) -> None:
+        """`execute(job, worker)` runs a claimed job (the runner): given, and embedded, this
+        process runs jobs; otherwise it only enqueues them."""
+        self.engine = engine
+        self.config = config
+        self.bus = bus or make_bus(config)
+        self.broker: AsyncBroker = brokers.make_broker(config)
+        self.worker: JobWorker | None = None
+        if execute is not None and config.embedded:
+            self.worker = JobWorker(engine, config, execute)
+            brokers.register(self.broker, self.worker.run_job)
+        else:
+            # An API process with a shared queue kicks tasks it never runs.
+            brokers.register(self.broker, _not_here)
+        self._started = False
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.config.jobs_dir.mkdir, parents=True, exist_ok=True)
+        await self.broker.startup()
+        if self.worker is not None:
+            self.worker.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        if self._started:
+            await self.broker.shutdown()
+        await self.bus.close()
+
+    # Submitting.
+
+    async def submit(self, spec: JobSpec, source: AsyncIterator[bytes], owner: str) -> Job:
+        """Store the file, count it, make the job (CREATED) and enqueue it. JobRefused when a
+        limit or the file says no; nothing is kept then."""
+        config = self.config
+        active = await rows.count_active(self.engine, owner)
+        if active >= config.max_active_per_client:
+            raise JobRefused(
+                TOO_MANY_ACTIVE_JOBS,
+                f"this client has {active} bulk jobs not finished; at most "
+                f"{config.max_active_per_client} at once ({SETTING['max_active_per_client']}): "
+                "wait for one to finish, or cancel one",
+            )
+        job_id = rows.new_job_id()
+        try:
+            total = await self._store(job_id, spec, source)
+            self._check_records(spec, total)
+            job = await rows.create_job(
+                self.engine,
+                spec,
+                owner,
+                total,
+                utcnow() + timedelta(seconds=config.retention_seconds),
+                job_id=job_id,
+            )
+        except BaseException:
+            await asyncio.to_thread(JobFiles.of(config.jobs_dir, job_id, spec.file_format).remove)
+            raise
+        await brokers.enqueue(self.broker, job.id)
+        return job
+
+    async def _store(self, job_id: str, spec: JobSpec, source: AsyncIterator[bytes]) -> int:
+        """The file in the job's directory; its records counted as the runner will read them."""
+        entity = ENTITIES.get(spec.entity)
+        if entity is None:
+            raise JobRefused(
+                UNKNOWN_ENTITY, f"unknown entity {spec.entity!r}: one of {', '.join(ENTITIES)}"
+            )
+        stored = JobFiles.of(self.config.jobs_dir, job_id, spec.file_format)
+        try:
+            await store_input(stored, source, self.config.max_file_bytes)
+        except FileTooLarge:
+            raise JobRefused(
+                FILE_TOO_LARGE,
+                f"the file is larger than {self.config.max_file_bytes} bytes, the most one job "
+                f"takes ({SETTING['max_file_bytes']}): split it into several jobs",
+            ) from None
+        try:
+            return await asyncio.to_thread(
+                sources.count_rows,
+                stored.input,
+                spec.file_format.value,
+                entity,
+                extra_columns=EXTRA_COLUMNS,
+            )
+        except (sources.SourceError, UnicodeDecodeError) as error:
+            raise JobRefused(INVALID_FILE, f"the file cannot be read: {error}") from None
+
+    def _check_records(self, spec: JobSpec, total: int) -> None:
+        config = self.config
+        if total > config.max_records:
+            raise JobRefused(
+                TOO_MANY_RECORDS,
+                f"the file has {total} records; one job takes at most {config.max_records} "
+                f"({SETTING['max_records']}): split it into several jobs",
+            )
+        if spec.options.atomic and total > config.max_atomic_records:
+            raise JobRefused(
+                ATOMIC_TOO_LARGE,
+                f"the file has {total} records; an atomic job (one transaction) takes at most "
+                f"{config.max_atomic_records} ({SETTING['max_atomic_records']}): send it "
+                "without atomic, or in several atomic jobs",
+            )
+
+    # Reading and changing.
+
+    async def get(self, job_id: str) -> Job | None:
+        return await rows.get_job(self.engine, job_id)
+
+    async def list(
+        self, *, owner: str | None, status: JobStatus | None = None, first: int = 100
+    ) -> list[Job]:
+        return await rows.list_jobs(self.engine, owner=owner, status=status, first=first)
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """CREATED: CANCELED at once; RUNNING: CANCELING, its worker stops between chunks.
+        A final job is left alone. None when there is no such job."""
+        job = await rows.request_cancel(self.engine, job_id)
+        if job is not None:
+            # Watchers learn of it now, not at the runner's next chunk.
+            with contextlib.suppress(Exception):
+                await self.bus.publish(progress_of(job))
+        return job
+
+    def watch(self, job_id: str) -> AsyncIterator[JobProgress]:
+        """Its progress: the row now, live events, the row at the end (`final`). Raises
+        JobNotFound at the first step when there is no such job."""
+        return watch(self.engine, self.bus, job_id)
+
+    async def stats(self) -> JobStats:
+        with uncounted():  # a scrape, like a health probe, is no request's work
+            return await job_stats(self.engine)
+
+
+async def _not_here(job_id: str) -> None:
+    raise RuntimeError(f"job {job_id}: jobs run in `batchery worker` processes, not the API")
