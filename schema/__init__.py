@@ -9,6 +9,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.access import READ, requires
 from schema.bulk import BulkMutation
 from schema.jobs import JobsMutation, JobsQuery, JobsSubscription
 from schema.keys import KeyMutation
@@ -24,9 +25,20 @@ MUTATIONS: tuple[type, ...] = (
     JobsMutation,
 )
 
-Query = merge_types("Query", (RootQuery, JobsQuery))
+
+# Every root query field needs `read` (the type's @requiresScopes, which merge_types would drop),
+# the jobs' fields `bulk` too; so does a subscription: it reads.
+@strawberry.type(name="Query", directives=requires(READ))
+class Query(RootQuery, JobsQuery):
+    pass
+
+
 Mutation = merge_types("Mutation", MUTATIONS)
-Subscription = merge_types("Subscription", (JobsSubscription,))
+
+
+@strawberry.type(name="Subscription", directives=requires(READ))
+class Subscription(JobsSubscription):
+    pass
 
 
 def build_schema() -> strawberry.Schema:

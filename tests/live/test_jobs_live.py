@@ -39,7 +39,7 @@ def key(server: LiveServer) -> str:
     async def create() -> str:
         engine = create_engine(server.settings.resolved_database_url)
         try:
-            return (await keys.create_key(engine, "live-jobs", ["bulk"])).key
+            return (await keys.create_key(engine, "live-jobs", ["read", "bulk"])).key
         finally:
             await engine.dispose()
 

@@ -61,7 +61,7 @@ async def progress(client, key: str, job_id: str) -> list[dict]:
 async def test_a_job_submitted_through_multipart_runs_and_its_final_event_matches_its_row(
     client, engine
 ):
-    key = await new_key(engine, "bulk")
+    key = await new_key(engine, "read", "bulk")
     response = await submit(client, key, bakeries_jsonl(120, frozenset({7})))
     assert response.status_code == 200, response.text
     job = response.json()["data"]["submitBulkJob"]
@@ -84,13 +84,13 @@ async def test_a_job_submitted_through_multipart_runs_and_its_final_event_matche
 
 
 async def test_options_reach_the_job(client, engine):
-    key = await new_key(engine, "bulk")
+    key = await new_key(engine, "read", "bulk")
     response = await submit(client, key, bakeries_jsonl(2), options={"atomic": True})
     assert response.json()["data"]["submitBulkJob"]["atomic"] is True
 
 
 async def test_a_csv_file_is_recognised_by_its_name(client, engine):
-    key = await new_key(engine, "bulk")
+    key = await new_key(engine, "read", "bulk")
     csv = b"name,region\nCSV bakery,SOUTH_WEST\n"
     response = await submit(client, key, csv, filename="bakeries.csv")
     job = response.json()["data"]["submitBulkJob"]
@@ -99,7 +99,7 @@ async def test_a_csv_file_is_recognised_by_its_name(client, engine):
 
 
 async def test_a_file_of_unknown_format_is_refused_naming_the_argument(client, engine):
-    key = await new_key(engine, "bulk")
+    key = await new_key(engine, "read", "bulk")
     response = await submit(client, key, b"x", filename="records.txt")
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -107,9 +107,9 @@ async def test_a_file_of_unknown_format_is_refused_naming_the_argument(client, e
 
 
 async def test_another_callers_job_is_not_found_and_an_admin_sees_it(client, engine):
-    owner = await new_key(engine, "bulk")
-    other = await new_key(engine, "bulk")
-    admin = await new_key(engine, "bulk", "admin")
+    owner = await new_key(engine, "read", "bulk")
+    other = await new_key(engine, "read", "bulk")
+    admin = await new_key(engine, "read", "bulk", "admin")
     job = (await submit(client, owner, bakeries_jsonl(2))).json()["data"]["submitBulkJob"]
     await progress(client, owner, job["id"])
     assert (await graphql(client, other, JOB, id=job["id"]))["data"] == {"bulkJob": None}
@@ -157,7 +157,7 @@ async def test_a_read_key_gets_forbidden_naming_bulk_everywhere(client, engine):
 
 async def test_a_file_over_the_jobs_limit_is_refused_naming_the_setting(app_client, engine):
     async with app_client(jobs_max_file_bytes=64) as client:
-        key = await new_key(engine, "bulk")
+        key = await new_key(engine, "read", "bulk")
         response = await submit(client, key, bakeries_jsonl(10))
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "FILE_TOO_LARGE"
@@ -167,14 +167,14 @@ async def test_a_file_over_the_jobs_limit_is_refused_naming_the_setting(app_clie
 
 async def test_an_atomic_job_over_its_limit_is_refused_naming_the_setting(app_client, engine):
     async with app_client(jobs_max_atomic_records=2) as client:
-        key = await new_key(engine, "bulk")
+        key = await new_key(engine, "read", "bulk")
         response = await submit(client, key, bakeries_jsonl(3), options={"atomic": True})
     error = response.json()["errors"][0]
     assert error["extensions"]["setting"] == "BATCHERY_JOBS_MAX_ATOMIC_RECORDS"
 
 
 async def test_cancel_of_a_finished_job_returns_it_as_it_is(client, engine):
-    key = await new_key(engine, "bulk")
+    key = await new_key(engine, "read", "bulk")
     job = (await submit(client, key, bakeries_jsonl(1))).json()["data"]["submitBulkJob"]
     await progress(client, key, job["id"])
     canceled = await graphql(
