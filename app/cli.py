@@ -207,6 +207,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
     from app.http.jwt_auth import JwtConfig
+    from app.logs import log_config
 
     try:
         # Checked here too: the app is built by uvicorn, where a refusal would be a traceback.
@@ -245,6 +246,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         reload=args.reload,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
         # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )

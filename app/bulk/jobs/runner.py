@@ -22,8 +22,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,62 +34,35 @@ from app.bulk.entities import ENTITIES, Entity
 from app.bulk.importing import SourceRow
 from app.bulk.jobs import sources
 from app.bulk.jobs.config import SETTING
-from app.bulk.jobs.files import JobFiles, RecordWriter, ResultFiles
-from app.bulk.jobs.model import Job, JobCounts, JobProgress, JobStatus
-from app.bulk.jobs.records import EXTRA_COLUMNS, Outcome, outcomes, record_of
+from app.bulk.jobs.model import Job, JobProgress, JobStatus
+from app.bulk.jobs.records import Outcome, outcomes, record_of
+from app.bulk.jobs.state import (
+    ErrorCodes,
+    LeaseLost,
+    RunnerConfig,
+    RunState,
+    progress_event,
+    report_never_run,
+    through_first_failure,
+    through_first_unreadable,
+)
 from app.bulk.model import BatchRequest, ErrorCode, RecordError, RecordResult
 from app.db import jobs
 from app.db.faults import database_fault
 from app.db.transactions import write_connection
 
+__all__ = [
+    "ErrorCodes",
+    "JobRunner",
+    "LeaseLost",
+    "ProgressCallback",
+    "RunnerConfig",
+    "report_never_run",
+]
+
 logger = logging.getLogger("batchery.jobs")
 
 ProgressCallback = Callable[[JobProgress], Awaitable[None]]
-
-
-class ErrorCodes:
-    """Why a job ended FAILED (`Job.error_code`), besides the database faults' codes."""
-
-    INTERNAL = ErrorCode.INTERNAL
-    INVALID_FILE = "INVALID_FILE"
-    UNKNOWN_ENTITY = "UNKNOWN_ENTITY"
-    ATOMIC_TOO_LARGE = "ATOMIC_TOO_LARGE"
-    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
-    ROLLED_BACK = ErrorCode.ALL_OR_NONE_ROLLED_BACK
-    # continueOnError false: the job stopped at its first failed record.
-    STOPPED = "STOPPED_AT_FAILURE"
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerConfig:
-    lease_seconds: float = 60.0
-    progress_interval_seconds: float = 0.5
-    max_atomic_records: int = 100_000
-    # Chunk sizes: steered toward `target_seconds` a chunk, within [min_chunk, max_chunk]
-    # (max_chunk: the bulk engine's max_records_per_batch).
-    min_chunk: int = 10
-    max_chunk: int = 200
-    target_seconds: float = 0.25
-    # A job claimed more often than this (it keeps killing its workers) is failed.
-    max_attempts: int = 5
-    # fsync the result files before each commit: exactly once across a machine crash too.
-    fsync: bool = True
-
-
-class LeaseLost(Exception):
-    """Another worker owns the job now: this run must stop and write nothing more."""
-
-
-@dataclass(slots=True)
-class _Run:
-    """One run of one job: what the steps pass along."""
-
-    job: Job
-    entity: Entity
-    results: ResultFiles
-    counts: JobCounts
-    started: float
-    last_event: float = field(default=float("-inf"))
 
 
 class JobRunner:
@@ -115,11 +88,8 @@ class JobRunner:
         the final row, or None when another worker took the job over (or the database could not
         be told how it ended: then the lease runs out and another worker resumes it)."""
         assert job.lease_owner == self.worker, "run only a job this worker claimed"
-        files = JobFiles.of(self.jobs_dir, job.id, job.spec.file_format)
         entity = ENTITIES.get(job.spec.entity)
-        records = RecordWriter(job.spec.file_format, [])
-        results = ResultFiles(files, records, job.results_bytes, job.failed_bytes)
-        run = _Run(job, entity or next(iter(ENTITIES.values())), results, job.counts, self.clock())
+        run = RunState.of(job, self.jobs_dir, entity, self.clock())
         try:
             final: Job | None = await self._execute(run, entity)
         except LeaseLost:
@@ -131,11 +101,9 @@ class JobRunner:
             await self._emit(run, final.status, final=final)
         return final
 
-    async def _execute(self, run: _Run, entity: Entity | None) -> Job:
-        job, files = run.job, run.results.files
-        if _is_csv(job) and files.input.exists():
-            run.results.records.header = sources.csv_header(files.input)
-        await asyncio.to_thread(run.results.open)
+    async def _execute(self, run: RunState, entity: Entity | None) -> Job:
+        job = run.job
+        await asyncio.to_thread(run.open)
         if entity is None:
             message = f"no entity {job.spec.entity!r}; there are {', '.join(ENTITIES)}"
             return await self._stop(run, JobStatus.FAILED, ErrorCodes.UNKNOWN_ENTITY, message)
@@ -153,19 +121,19 @@ class JobRunner:
 
     # -- chunk by chunk ------------------------------------------------------------------
 
-    async def _chunks(self, run: _Run) -> Job:
+    async def _chunks(self, run: RunState) -> Job:
         chunker = AdaptiveChunker(
             self.config.target_seconds,
             min(self.config.min_chunk, self.config.max_chunk),
             self.config.max_chunk,
             size=min(self.config.min_chunk, self.config.max_chunk),
         )
-        source = self._rows(run, skip=run.counts.processed)
+        source = run.rows(skip=run.counts.processed)
         stop_on_error = not run.job.spec.options.continue_on_error
         while chunk := list(itertools.islice(source, chunker.size)):
             started = self.clock()
             if stop_on_error:
-                chunk, rest = _through_first_unreadable(chunk)
+                chunk, rest = through_first_unreadable(chunk)
                 source = itertools.chain(rest, source)
             done = await self._commit_chunk(run, chunk)
             chunker.record(len(chunk), self.clock() - started)
@@ -187,7 +155,7 @@ class JobRunner:
             await self._emit(run, JobStatus.RUNNING)
         return await self._stop(run, JobStatus.COMPLETED)
 
-    async def _commit_chunk(self, run: _Run, chunk: list[SourceRow]) -> list[Outcome] | None:
+    async def _commit_chunk(self, run: RunState, chunk: list[SourceRow]) -> list[Outcome] | None:
         """The chunk's writes and checkpoint, committed; its outcomes (up to the first failure
         when continueOnError is false). None when a cancel was asked (nothing committed)."""
         try:
@@ -199,18 +167,16 @@ class JobRunner:
             return await self._try_chunk(run, chunk, isolated=True)
 
     async def _try_chunk(
-        self, run: _Run, chunk: list[SourceRow], *, isolated: bool
+        self, run: RunState, chunk: list[SourceRow], *, isolated: bool
     ) -> list[Outcome] | None:
         job, options = run.job, run.job.spec.options
         readable = [row for row in chunk if row.data is not None]
         async with write_connection(self.engine) as conn, conn.begin() as transaction:
             done: list[Outcome] = outcomes(chunk, await self._apply(conn, run, readable, isolated))
             if not options.continue_on_error:
-                done = _through_first_failure(done)
-            counts = _add(run.counts, done)
-            lines = b"".join(outcome.line() for outcome in done)
-            failed = [outcome.row for outcome in done if not outcome.success]
-            failed_lines = run.results.failed_head() + _records(run, failed) if failed else b""
+                done = through_first_failure(done)
+            counts = run.add(done)
+            lines, failed_lines = run.lines(done)
             kept = await jobs.checkpoint(
                 conn,
                 job.id,
@@ -236,7 +202,7 @@ class JobRunner:
         return done
 
     async def _apply(
-        self, conn: AsyncConnection, run: _Run, rows: Sequence[SourceRow], isolated: bool
+        self, conn: AsyncConnection, run: RunState, rows: Sequence[SourceRow], isolated: bool
     ) -> list[RecordResult]:
         if not rows:
             return []
@@ -253,7 +219,7 @@ class JobRunner:
             await savepoint.rollback()
         return results
 
-    async def _cancel_asked(self, run: _Run) -> None:
+    async def _cancel_asked(self, run: RunState) -> None:
         """After a refused checkpoint: return when it was a cancel, else LeaseLost."""
         now = await jobs.get_job(self.engine, run.job.id)
         if now is None or now.lease_owner != self.worker or now.status is not JobStatus.CANCELING:
@@ -261,7 +227,7 @@ class JobRunner:
 
     # -- atomic: the whole file, one transaction -------------------------------------------
 
-    async def _atomic(self, run: _Run) -> Job:
+    async def _atomic(self, run: RunState) -> Job:
         limit = self.config.max_atomic_records
         if run.job.counts.total > limit:
             message = (
@@ -278,9 +244,9 @@ class JobRunner:
             )
             return await self._atomic_attempt(run, isolated=True)
 
-    async def _atomic_attempt(self, run: _Run, *, isolated: bool) -> Job:
+    async def _atomic_attempt(self, run: RunState, *, isolated: bool) -> Job:
         done: list[Outcome] = []
-        source = self._rows(run)
+        source = run.rows()
         size = self.config.max_chunk
         async with write_connection(self.engine) as conn, conn.begin() as transaction:
             while chunk := list(itertools.islice(source, size)):
@@ -288,7 +254,7 @@ class JobRunner:
                 done.extend(outcomes(chunk, await self._apply(conn, run, readable, isolated)))
                 if await self._atomic_status(run) is JobStatus.CANCELING:
                     await transaction.rollback()
-                    return await self._stop(run, JobStatus.CANCELED, remaining=self._rows(run))
+                    return await self._stop(run, JobStatus.CANCELED, remaining=run.rows())
                 await self._emit(run, JobStatus.RUNNING, checked=len(done))
             failures = [outcome for outcome in done if not outcome.success]
             if not failures and not run.job.spec.options.validate_only:
@@ -309,7 +275,7 @@ class JobRunner:
                 run, conn, JobStatus.FAILED, rolled_back, ErrorCodes.ROLLED_BACK, message
             )
 
-    async def _atomic_status(self, run: _Run) -> JobStatus | None:
+    async def _atomic_status(self, run: RunState) -> JobStatus | None:
         """Between chunks of the open transaction: is a cancel asked? On PostgreSQL this also
         renews the lease; SQLite cannot write beside the open transaction (nor can any other
         worker take the job while it holds the write lock)."""
@@ -328,7 +294,7 @@ class JobRunner:
 
     async def _close(
         self,
-        run: _Run,
+        run: RunState,
         conn: AsyncConnection,
         status: JobStatus,
         done: Sequence[Outcome],
@@ -338,16 +304,14 @@ class JobRunner:
         """An atomic job's end, in `conn`'s transaction: every outcome written, then the row."""
         if await jobs.lock_job(conn, run.job.id, self.worker) is None:
             raise LeaseLost()
-        lines = b"".join(outcome.line() for outcome in done)
-        failed = [outcome.row for outcome in done if not outcome.success]
-        failed_lines = run.results.failed_head() + _records(run, failed) if failed else b""
+        lines, failed_lines = run.lines(done)
         await asyncio.to_thread(run.results.append, lines, failed_lines, fsync=self.config.fsync)
-        run.counts = _add(run.counts, done)
+        run.counts = run.add(done)
         return await self._finish(run, conn, status, error_code, message)
 
     async def _stop(
         self,
-        run: _Run,
+        run: RunState,
         status: JobStatus,
         error_code: str | None = None,
         message: str | None = None,
@@ -357,7 +321,7 @@ class JobRunner:
         default all after the checkpoint) are reported NOT_PROCESSED and listed in
         unprocessed.<fmt>. Files and row in one fenced transaction."""
         if remaining is None:
-            remaining = () if status is JobStatus.COMPLETED else self._rows(run, safe=True)
+            remaining = () if status is JobStatus.COMPLETED else run.rows(safe=True)
         why = {
             JobStatus.CANCELED: "the job was canceled",
             JobStatus.FAILED: f"the job failed ({error_code})",
@@ -374,7 +338,7 @@ class JobRunner:
 
     async def _finish(
         self,
-        run: _Run,
+        run: RunState,
         conn: AsyncConnection,
         status: JobStatus,
         error_code: str | None,
@@ -405,7 +369,7 @@ class JobRunner:
         )
         return final
 
-    async def _failed(self, run: _Run, failure: Exception) -> Job | None:
+    async def _failed(self, run: RunState, failure: Exception) -> Job | None:
         """An unexpected fault: the open chunk is rolled back; the job ends FAILED, the records
         after the checkpoint NOT_PROCESSED. If even that cannot be recorded (the database is
         gone), the lease runs out and another worker resumes the job."""
@@ -432,7 +396,7 @@ class JobRunner:
 
     async def _emit(
         self,
-        run: _Run,
+        run: RunState,
         status: JobStatus,
         *,
         checked: int | None = None,
@@ -447,73 +411,8 @@ class JobRunner:
         if final is None and now - run.last_event < self.config.progress_interval_seconds:
             return
         run.last_event = now
-        counts = final.counts if final is not None else run.counts
-        done = checked if checked is not None else counts.processed - run.job.counts.processed
-        elapsed = now - run.started
-        rate = done / elapsed if done > 0 and elapsed > 0 else None
-        left = counts.total - (checked if checked is not None else counts.processed)
-        eta = max(left, 0) / rate if rate else None
-        event = JobProgress(
-            run.job.id,
-            final.status if final is not None else status,
-            counts,
-            rate=rate,
-            eta_seconds=0.0 if final is not None else eta,
-            final=final is not None,
-            at=time.time(),
-        )
+        event = progress_event(run, status, now, checked=checked, final=final)
         try:
             await self.progress(event)
         except Exception:  # a watcher's trouble is not the job's
             logger.warning("job %s: a progress event was lost", run.job.id, exc_info=True)
-
-    def _rows(self, run: _Run, skip: int = 0, *, safe: bool = False) -> Iterator[SourceRow]:
-        job = run.job
-        files = run.results.files
-        rows = sources.read_rows(
-            files.input, job.spec.file_format.value, run.entity, skip=skip,
-            extra_columns=EXTRA_COLUMNS,
-        )  # fmt: skip
-        return _readable_part(rows) if safe else rows
-
-
-def _readable_part(rows: Iterator[SourceRow]) -> Iterator[SourceRow]:
-    """The rows up to where the file cannot be read any more (a job failing for that reason
-    lists what it can)."""
-    try:
-        yield from rows
-    except (sources.SourceError, UnicodeDecodeError, OSError):
-        return
-
-
-def _is_csv(job: Job) -> bool:
-    return job.spec.file_format.value == sources.CSV
-
-
-def _records(run: _Run, rows: Iterable[SourceRow]) -> bytes:
-    return b"".join(run.results.records.record(row) for row in rows)
-
-
-def _add(counts: JobCounts, done: Sequence[Outcome]) -> JobCounts:
-    succeeded = sum(1 for outcome in done if outcome.success)
-    return JobCounts(
-        counts.total,
-        counts.processed + len(done),
-        counts.succeeded + succeeded,
-        counts.failed + len(done) - succeeded,
-    )
-
-
-def _through_first_unreadable(
-    chunk: list[SourceRow],
-) -> tuple[list[SourceRow], list[SourceRow]]:
-    """continueOnError false: the chunk up to its first unreadable row, and what follows."""
-    at = next((i for i, row in enumerate(chunk) if row.data is None), None)
-    return (chunk, []) if at is None else (chunk[: at + 1], chunk[at + 1 :])
-
-
-def _through_first_failure(done: list[Outcome]) -> list[Outcome]:
-    """continueOnError false: the outcomes through the first failure (the engine reported the
-    records after it NOT_PROCESSED and wrote none of them)."""
-    at = next((i for i, outcome in enumerate(done) if not outcome.success), None)
-    return done if at is None else done[: at + 1]

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bulk.jobs.broker import make_broker, receive, register
+from app.bulk.jobs.broker import make_broker, receive, register, start
 from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import Job
@@ -198,7 +198,7 @@ async def serve(
     broker = make_broker(config)
     worker = JobWorker(engine, config, execute)
     register(broker, worker.run_job)
-    await broker.startup()
+    await start(broker, config)
     finish = asyncio.Event()
     receiving = asyncio.create_task(
         receive(broker, config.worker_concurrency, finish), name="jobs receiver"

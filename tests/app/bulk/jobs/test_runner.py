@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobProgress, JobStatus
-from app.bulk.jobs.runner import JobRunner
+from app.bulk.jobs.runner import JobRunner, report_never_run
 from app.bulk.model import BatchOptions, Operation
 from app.db import jobs
 from app.db.statements import count_statements
@@ -341,3 +341,40 @@ async def test_a_claimed_canceling_job_is_finished_canceled(empty_engine, tmp_pa
     assert final is not None and final.status is JobStatus.CANCELED
     assert final.counts == JobCounts(3, 0, 0, 0)
     assert len(file_of(tmp_path, job, "unprocessed").splitlines()) == 3
+
+
+async def test_a_job_canceled_before_it_ran_lists_every_record_unprocessed(empty_engine, tmp_path):
+    lines = [bakery(n, "NR") for n in range(3)]
+    job = await submit(empty_engine, tmp_path, jsonl(lines))
+    canceled = await jobs.request_cancel(empty_engine, job.id)
+    assert canceled is not None and canceled.status is JobStatus.CANCELED
+    await report_never_run(tmp_path, canceled)
+    assert file_of(tmp_path, job, "unprocessed") == jsonl(lines)
+    assert [(r["line"], r["errors"][0]["code"]) for r in results(tmp_path, job)] == [
+        (1, "NOT_PROCESSED"), (2, "NOT_PROCESSED"), (3, "NOT_PROCESSED"),
+    ]  # fmt: skip
+    assert await jobs.claim_job(empty_engine, "w1", 60.0) is None
+
+
+async def test_an_atomic_job_canceled_midway_writes_nothing(engine, tmp_path, backend):
+    if backend == "sqlite":
+        pytest.skip("on SQLite an atomic job holds the write lock: a cancel waits for its end")
+    before = await dbstate.snapshot(engine)
+    lines = [bakery(n, "AC") for n in range(1, 9)]
+    job = await submit(engine, tmp_path, jsonl(lines), options=BatchOptions(atomic=True))
+    events = Events()
+
+    async def cancel_at_first_event(event: JobProgress) -> None:
+        await events(event)
+        if len(events.seen) == 1:
+            await jobs.request_cancel(engine, job.id)
+
+    claimed = await claim(engine, job, "w1")
+    runner = JobRunner(engine, tmp_path, "w1", fixed(2), progress=cancel_at_first_event)
+    final = await runner.run(claimed)
+
+    assert final is not None and final.status is JobStatus.CANCELED
+    assert final.counts == JobCounts(8, 0, 0, 0)
+    assert await dbstate.snapshot(engine) == before
+    assert file_of(tmp_path, job, "unprocessed") == jsonl(lines)
+    assert {r["errors"][0]["code"] for r in results(tmp_path, job)} == {"NOT_PROCESSED"}
