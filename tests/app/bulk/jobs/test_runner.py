@@ -3,6 +3,7 @@ cancel keeps what was committed; atomic jobs write all or nothing. On SQLite and
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobProgress, JobStat
 from app.bulk.jobs.runner import JobRunner, report_never_run
 from app.bulk.model import BatchOptions, Operation
 from app.db import jobs
+from app.db.models import utcnow
 from app.db.statements import count_statements
 from tests import dbstate
 from tests.app.bulk.jobs.jobkit import (
@@ -25,6 +27,10 @@ from tests.app.bulk.jobs.jobkit import (
     run_job,
     submit,
 )
+
+
+def later() -> datetime:
+    return utcnow() + timedelta(hours=1)
 
 
 class Crash(BaseException):
@@ -329,6 +335,17 @@ async def test_a_job_whose_file_cannot_be_read_fails_saying_why(empty_engine, tm
     final, _ = await run_job(empty_engine, tmp_path, job, fixed(2))
     assert final is not None and final.status is JobStatus.FAILED
     assert final.error_code == "INVALID_FILE" and "colour" in (final.error_message or "")
+
+
+async def test_a_job_whose_files_are_gone_fails_once_and_for_all(empty_engine, tmp_path):
+    # E.g. workers on machines that do not share BATCHERY_JOBS_DIR.
+    job = await submit(empty_engine, tmp_path, jsonl([bakery(1, "GO")]))
+    (tmp_path / job.id / "input.jsonl").unlink()
+    (tmp_path / job.id).rmdir()
+    final, _ = await run_job(empty_engine, tmp_path, job, fixed(2))
+    assert final is not None and final.status is JobStatus.FAILED
+    assert final.error_code == "INVALID_FILE" and "no such file" in (final.error_message or "")
+    assert await jobs.claim_job(empty_engine, "w2", 60.0, job.id, now=later()) is None
 
 
 async def test_a_claimed_canceling_job_is_finished_canceled(empty_engine, tmp_path: Path):
