@@ -16,7 +16,8 @@ help:
 	@echo "make test   - install and run the whole test suite (SQLite, and PostgreSQL when reachable)"
 	@echo "make schema - write the schema's SDL to schema.graphql (after changing the schema)"
 	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
-	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
+	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL, then bulk jobs: a 1,000,000-record job"
+	@echo "              vs 200-record requests, worker RSS (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make soak   - a real server under a mixed load at saturation for SOAK_SECONDS (default 600);"
 	@echo "              fails on any 5xx, a memory or descriptor leak, a temp file left (benchmarks/soak.py)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
@@ -62,6 +63,7 @@ bench: install
 	  { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } || \
 	  echo "bench: could not install wrk (needs root and apt); run 'sudo apt-get install wrk' for real numbers"; }
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.jobs
 
 # Saturates the machine for SOAK_SECONDS (default 10 minutes); a 12-second smoke runs in make test.
 soak: install

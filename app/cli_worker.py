@@ -49,6 +49,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _work(settings: Settings) -> int:
     from app import cli_migrate
+    from app.bulk.jobs.broker import QueueUnavailable
     from app.bulk.jobs.worker import serve
     from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
@@ -80,6 +81,9 @@ async def _work(settings: Settings) -> int:
     except MigrationError as error:
         print(f"worker: {error}", file=sys.stderr)
         return 2
+    except QueueUnavailable as error:
+        print(f"worker: {error}", file=sys.stderr)
+        return 1
     finally:
         await bus.close()
         await engine.dispose()

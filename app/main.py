@@ -34,6 +34,7 @@ from app.http.health import healthz, readyz
 from app.http.identity import IdentitySource
 from app.http.jwt_auth import JwtConfig, JwtVerifier
 from app.http.metrics import Metrics, MetricsMiddleware
+from app.http.persisted import document_store
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
 from app.http.subscriptions import SubscriptionSocket
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # Built here for the same reason: a JWT setting that cannot work stops the start.
     jwt_config = JwtConfig.from_settings(settings)
     tokens = JwtVerifier(jwt_config) if jwt_config is not None else None
+    documents = document_store(settings)  # a trusted manifest that cannot be read stops here
     rate_limiter = (
         RateLimiter.from_settings(settings, metrics.count_rate_limit_storage_error)
         if settings.rate_limit_enabled
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             stop_counting()
             if rate_limiter is not None:
                 await rate_limiter.close()
+            await documents.close()
             if own_engine:
                 await db.dispose()
 
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)
+    app.state.documents = documents
     app.state.identity_source = identity_source
     app.state.rate_limiter = rate_limiter
     app.state.tokens = tokens

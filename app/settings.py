@@ -155,6 +155,18 @@ class JobsBroker:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    """Empty, or a Redis URL."""
+
+    def check(self, variable: str, value: Any) -> None:
+        if value and not (value.startswith(("redis://", "rediss://", "unix://")) and "//" in value):
+            raise SettingsError(
+                f"{variable} must be empty or a Redis URL like redis://127.0.0.1:6379/0, "
+                f"got {value!r}"
+            )
+
+
 # A header name as HTTP allows it (RFC 9110 token).
 CLIENT_KEY = re.compile(r"address|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
@@ -218,6 +230,20 @@ class Settings:
     csrf_required: bool = True
     graphiql: bool = True
     document_cache_size: NonNegative = 512
+
+    # Persisted documents (app/persisted; README "Persisted documents"): APQ and `documentId`.
+    # Empty: each worker keeps the documents registered with it. `redis://host:port[/db]`: one
+    # store shared by every worker (this worker's memory in front of it).
+    persisted_documents_redis_url: Annotated[str, RedisUrl()] = ""
+    # Keys in that Redis start with this, so deployments (and tests) sharing one never collide.
+    persisted_documents_key_prefix: str = "batchery"
+    # A registered document expires from Redis this long after its registration; 0 = never.
+    persisted_documents_ttl_seconds: NonNegative = 7 * 24 * 3600
+    # The documents a worker keeps in memory (least recently used go first), in bytes of text.
+    persisted_documents_memory_bytes: Positive = 64 * 1024 * 1024
+    # Trusted documents: a manifest file (Apollo's persisted-query manifest or Relay's JSON).
+    # Set, the server runs only the documents in it and refuses everything else.
+    trusted_documents_manifest: str = ""
 
     # Query cost (schema/cost): the static cost of one operation, and of one request (the sum
     # of its operations), above which they are refused before running; 0 turns a limit off.

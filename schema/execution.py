@@ -57,6 +57,13 @@ class GraphQLRequest:
     variables: Mapping[str, Any] | None = None
     operation_name: str | None = None
     extensions: Mapping[str, Any] | None = None
+    # A persisted document's id (`sha256:<hex>`, or a manifest's own): what its parse,
+    # validation, plans and costs are cached under, instead of its text.
+    document_id: str | None = None
+
+    @property
+    def cache_key(self) -> str | None:
+        return self.document_id or self.query
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +107,20 @@ class Executor:
         self.compiled = CompiledExecution(schema) if settings.compiled_execution else None
         self.cost_analysis = CostAnalysis(cost_model(self.graphql_schema), settings)
 
-    def is_cached(self, query: str) -> bool:
-        """Whether `prepare(query)` is a look-up (else it parses, costs and validates)."""
-        return query in self._cache
+    def is_cached(self, key: str) -> bool:
+        """Whether `prepare(query, key)` is a look-up (else it parses, costs and validates)."""
+        return key in self._cache
 
-    def prepare(self, query: str) -> PreparedDocument:
-        """Parse and validate `query`, reusing the outcome for the same text (bounded LRU)."""
-        cached = self._cache.get(query)
+    def prepare(self, query: str, key: str | None = None) -> PreparedDocument:
+        """Parse and validate `query`, reusing the outcome for the same text, or for the same
+        `key` (a persisted document's id, which stands for one text) (bounded LRU)."""
+        key = key or query
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(query)
+            self._cache.move_to_end(key)
             return cached
         prepared = self._prepare(query)
-        self._cache[query] = prepared
+        self._cache[key] = prepared
         if len(self._cache) > self.settings.document_cache_size:
             self._cache.popitem(last=False)
         return prepared

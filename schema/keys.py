@@ -20,10 +20,6 @@ from schema.access import ADMIN, BULK, READ, WRITE, requires
 from schema.directives import DATABASE
 from schema.types import page_size
 
-# The `api_keys.name` column's length.
-MAX_NAME_CHARS = 200
-MAX_EXPIRES_IN_DAYS = 3650
-
 
 @strawberry.enum(description="What a key may do (the `@requiresScopes` names).")
 class ApiKeyScope(Enum):
@@ -93,21 +89,14 @@ class KeyMutation:
         scopes: list[ApiKeyScope],
         expires_in_days: int | None = None,
     ) -> CreatedApiKey:
-        name = name.strip()
-        if not name or len(name) > MAX_NAME_CHARS:
-            raise _bad_input(f"name must be 1 to {MAX_NAME_CHARS} characters", "name")
-        if not scopes:
-            raise _bad_input("scopes must name at least one scope", "scopes")
-        expires_in = None
-        if expires_in_days is not None:
-            if not 1 <= expires_in_days <= MAX_EXPIRES_IN_DAYS:
-                raise _bad_input(
-                    f"expiresInDays must be 1 to {MAX_EXPIRES_IN_DAYS}, got {expires_in_days}",
-                    "expiresInDays",
-                )
-            expires_in = timedelta(days=expires_in_days)
-        chosen = list(dict.fromkeys(scope.value for scope in scopes))
-        new = await keys.create_key(info.context.engine, name, chosen, expires_in=expires_in)
+        chosen = [scope.value for scope in scopes]
+        problem = keys.check_new_key(name, chosen, expires_in_days)
+        if problem is not None:
+            raise _bad_input(problem.message, problem.field)
+        expires_in = timedelta(days=expires_in_days) if expires_in_days is not None else None
+        new = await keys.create_key(
+            info.context.engine, name.strip(), list(dict.fromkeys(chosen)), expires_in=expires_in
+        )
         return CreatedApiKey(key=new.key, api_key=ApiKey.from_info(new.info))
 
     @strawberry.mutation(

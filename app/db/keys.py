@@ -58,6 +58,33 @@ class KeyProblem(Enum):
     EXPIRED = "has expired"
 
 
+# The `api_keys.name` column's length, and the longest life a key made over the API may get.
+MAX_NAME_CHARS = 200
+MAX_EXPIRES_IN_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequestProblem:
+    field: str
+    message: str
+
+
+def check_new_key(
+    name: str, scopes: Sequence[str], expires_in_days: int | None
+) -> KeyRequestProblem | None:
+    """What is wrong with a request for a new key (over the API), or None."""
+    if not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
+        return KeyRequestProblem("name", f"name must be 1 to {MAX_NAME_CHARS} characters")
+    if not scopes:
+        return KeyRequestProblem("scopes", "scopes must name at least one scope")
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRES_IN_DAYS:
+        return KeyRequestProblem(
+            "expiresInDays",
+            f"expiresInDays must be 1 to {MAX_EXPIRES_IN_DAYS}, got {expires_in_days}",
+        )
+    return None
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 

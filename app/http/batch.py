@@ -120,7 +120,7 @@ def plan(executor: Executor, operation: Operation) -> Planned:
         return Planned(
             request, outcome=Outcome.refused([error], operation.code, bad_parameters=True)
         )
-    prepared = executor.prepare(request.query)
+    prepared = executor.prepare(request.query, request.document_id)
     if prepared.refused_cost is not None:
         cost = OperationCost(prepared.refused_cost)
         outcome = Outcome.refused(list(prepared.errors), "COST_LIMIT_EXCEEDED", cost=cost)

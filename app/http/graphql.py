@@ -44,6 +44,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
+from app.http.persisted import resolve_documents
 from app.http.sse import subscription_response, wants_event_stream
 from app.http.stream_media import json_type, streamed_type
 from app.http.streaming import Emit, StreamedAnswer
@@ -140,11 +141,12 @@ async def _respond(
 ) -> Response:
     app_state = request.app.state
     mode = cost_mode(request)
+    operations = await resolve_documents(operations, app_state.documents)
     executor: Executor = app_state.executor
     planned: list[Planned] = []
     for operation in operations:
-        query = operation.request.query if operation.request is not None else None
-        fresh = isinstance(query, str) and not executor.is_cached(query)
+        key = operation.request.cache_key if operation.request is not None else None
+        fresh = isinstance(key, str) and not executor.is_cached(key)
         planned.append(plan(executor, operation))
         if fresh:
             # A new document was parsed and costed (tens of ms for a few hundred aliases): let
@@ -232,6 +234,7 @@ class _Batch:
                 request_id=request_id_of(self.request),
                 rate_limit=self.budget,
                 after_answer=self.after_answer,
+                jobs=getattr(app_state, "jobs", None),
             )
             receive = self.request.receive
             outcomes = await BatchRunner(app_state.executor, app_state.settings).run(

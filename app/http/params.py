@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from app.http.errors import bad_request, too_large
+from app.persisted.ids import HEX64, apq_id
 from app.settings import Settings
 from app.words import counted
 from schema.execution import GraphQLRequest
@@ -170,19 +171,44 @@ def operation_from_object(params: Mapping[str, Any]) -> Operation:
         if value is not None and not isinstance(value, expected):
             kind = "an object" if expected is dict else "a string"
             return Operation(None, f"`{name}` must be {kind} or null, not {json_type(value)}.")
-    if query is None:
-        if isinstance(extensions, dict) and "persistedQuery" in extensions:
-            return Operation(
-                None,
-                "Persisted queries are not supported: send the document in `query`.",
-                "PERSISTED_QUERY_NOT_SUPPORTED",
-            )
+    document_id, problem = persisted_id(params.get("documentId"), extensions)
+    if problem is not None:
+        return Operation(None, problem)
+    if query is None and document_id is None:
         return Operation(None, "The operation has no `query`: send the GraphQL document in it.")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         return Operation(
             None, f"`query` must be a string (a GraphQL document), not {json_type(query)}."
         )
-    return Operation(GraphQLRequest(query, variables, operation_name, extensions))
+    # A persisted document's text is filled in from the store (app/http/persisted.py).
+    return Operation(GraphQLRequest(query, variables, operation_name, extensions, document_id))
+
+
+def persisted_id(
+    document_id: Any, extensions: Mapping[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """The document id a request names (`documentId`, or APQ's `extensions.persistedQuery`),
+    or the problem with how it names it."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if document_id is not None and (not isinstance(document_id, str) or not document_id):
+        return None, f"`documentId` must be a non-empty string, not {json_type(document_id)}."
+    if persisted is None:
+        return document_id, None
+    sha = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    if not isinstance(sha, str) or HEX64.fullmatch(sha.lower()) is None:
+        return None, (
+            "`extensions.persistedQuery` must be "
+            '{"version": 1, "sha256Hash": "<64 hex digits>"} (Apollo automatic persisted queries).'
+        )
+    if persisted.get("version", 1) != 1:
+        return None, "Only version 1 of `extensions.persistedQuery` is known."
+    hashed = apq_id(sha)
+    if document_id is not None and document_id != hashed:
+        return None, (
+            f"`documentId` ({document_id}) and `extensions.persistedQuery.sha256Hash` name "
+            "different documents: send one of them."
+        )
+    return hashed, None
 
 
 def operation_from_query_params(params: Mapping[str, str]) -> Operation:
@@ -190,6 +216,7 @@ def operation_from_query_params(params: Mapping[str, str]) -> Operation:
     decoded: dict[str, Any] = {
         "query": params.get("query"),
         "operationName": params.get("operationName"),
+        "documentId": params.get("documentId"),
     }
     for name in ("variables", "extensions"):
         text = params.get(name)

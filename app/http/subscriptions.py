@@ -123,6 +123,7 @@ def subscription_context(conn: HTTPConnection) -> Context:
         request=conn,
         caller=NO_CALLER,
         request_id=uuid.uuid4().hex,
+        jobs=getattr(state, "jobs", None),
     )
 
 

@@ -232,3 +232,71 @@ def test_ticker_module_is_test_data(tmp_path: Path) -> None:
     from schema import schema
 
     assert "ticks" not in str(schema)
+
+
+# ---- GraphiQL's fetcher (app/http/graphiql_fetcher.js), run by node against the server ----
+
+NODE_HARNESS = """
+const window = { location: { pathname: process.argv[2] } };
+const GraphiQL = { createFetcher: () => async () => ({ over: "http" }) };
+%s
+(async () => {
+  const headers = { Authorization: "Bearer " + process.argv[3] };
+  const seen = [];
+  for await (const result of fetcher(
+      { query: "# subscription {\\n subscription T($n: Int!) { ticks(upTo: $n) }",
+        variables: { n: 3 }, operationName: "T" }, { headers })) {
+    seen.push(result);
+  }
+  const query = await fetcher({ query: "{ hello }" }, { headers });
+  let refused;
+  for await (const result of fetcher({ query: "subscription { secret }" }, { headers })) {
+    refused = result;
+  }
+  console.log(JSON.stringify({ seen, query, refused }));
+})();
+"""
+
+
+def test_graphiqls_fetcher_streams_subscriptions_over_sse_and_sends_the_rest_over_http(
+    server, keys_of, tmp_path
+):
+    import shutil
+    import subprocess
+
+    from app.http.graphiql import FETCHER
+    from tests.live.required import unavailable
+
+    node = shutil.which("node")
+    if node is None:
+        unavailable("node is not installed")
+    script = tmp_path / "fetcher.mjs"
+    script.write_text(NODE_HARNESS % FETCHER)
+    completed = subprocess.run(
+        [node, str(script), f"{server.url}/graphql", keys_of["read"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    outcome = json.loads(completed.stdout)
+    assert outcome["seen"] == [{"data": {"ticks": n}} for n in (1, 2, 3)]
+    assert outcome["query"] == {"over": "http"}
+    assert outcome["refused"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_subscription_ends_at_its_lifetime_with_an_error_naming_the_setting(tmp_path):
+    live = LiveServer(tmp_path, subscription_max_seconds=0.5)
+    live.server.config.app.state.executor = Executor(ticker.ticker_schema, live.settings)
+    with live:
+        body = {"query": "subscription { forever }"}
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream(
+            "POST", f"{live.url}/graphql", json=body, headers=headers, timeout=30
+        ) as response:
+            events = list(sse_events(response))
+    assert [event for event, _ in events] == ["next", "next", "complete"]
+    assert json.loads(events[0][1]) == {"data": {"forever": 0}}
+    error = json.loads(events[1][1])["errors"][0]
+    assert error["extensions"]["code"] == "SUBSCRIPTION_TIMEOUT"
+    assert error["extensions"]["setting"] == "BATCHERY_SUBSCRIPTION_MAX_SECONDS"

@@ -17,8 +17,10 @@ jobs at once, so waiting jobs go to whichever worker is free rather than piling 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
@@ -49,6 +51,23 @@ def make_broker(config: JobsConfig) -> AsyncBroker:
         # trimming never drops entries newer than the last ~100 (Redis trims whole nodes).
         maxlen=100_000,
     )
+
+
+class QueueUnavailable(RuntimeError):
+    """The shared queue (Redis) does not answer at start."""
+
+
+async def start(broker: AsyncBroker, config: JobsConfig) -> None:
+    """Connect (Redis: make the consumer group, so no message kicked from now on is missed by
+    a worker that starts later). QueueUnavailable, naming the setting, when Redis is away."""
+    try:
+        await broker.startup()
+    except (OSError, RedisError) as error:
+        shown = re.sub(r"(://[^:/@]*:)[^/?#]*@", r"\1***@", config.broker_url)
+        raise QueueUnavailable(
+            f"BATCHERY_JOBS_BROKER: the Redis at {shown} does not answer ({error}); start it, "
+            "or leave the setting empty to run jobs inside the API process"
+        ) from None
 
 
 def register(broker: AsyncBroker, run_job: RunJob) -> None:

@@ -19,12 +19,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AsyncBroker
+from taskiq.exceptions import SendTaskError
 
 from app.bulk.entities import ENTITIES
 from app.bulk.jobs import broker as brokers
 from app.bulk.jobs import sources
+from app.bulk.jobs.broker import QueueUnavailable
 from app.bulk.jobs.config import SETTING, JobsConfig
 from app.bulk.jobs.files import FileTooLarge, JobFiles, store_input
 from app.bulk.jobs.model import Job, JobProgress, JobSpec, JobStatus
@@ -39,7 +42,7 @@ from app.db.statements import uncounted
 
 logger = logging.getLogger("batchery.jobs")
 
-__all__ = ["JobNotFound", "JobRefused", "JobsService"]
+__all__ = ["JobNotFound", "JobRefused", "JobsService", "QueueUnavailable"]
 
 
 class JobRefused(ValueError):
@@ -91,8 +94,10 @@ class JobsService:
         self._started = False
 
     async def start(self) -> None:
+        """Ready the jobs directory and the queue. QueueUnavailable (naming the setting) when
+        the shared queue does not answer."""
         await asyncio.to_thread(self.config.jobs_dir.mkdir, parents=True, exist_ok=True)
-        await self.broker.startup()
+        await brokers.start(self.broker, self.config)
         if self.worker is not None:
             self.worker.start()
         self._started = True
@@ -133,7 +138,14 @@ class JobsService:
         except BaseException:
             await asyncio.to_thread(JobFiles.of(config.jobs_dir, job_id, spec.file_format).remove)
             raise
-        await brokers.enqueue(self.broker, job.id)
+        try:
+            await brokers.enqueue(self.broker, job.id)
+        except (OSError, RedisError, SendTaskError) as error:
+            # The row is the job: the workers' reapers take a waiting job within a third of a
+            # lease even without its message, so the client still gets its job.
+            logger.warning(
+                "job %s: not enqueued (%s); a worker's reaper will take it", job.id, error
+            )
         return job
 
     async def _store(self, job_id: str, spec: JobSpec, source: AsyncIterator[bytes]) -> int:

@@ -252,13 +252,14 @@ async def test_bad_parameters_of_a_lone_operation_are_400(client, accept, reques
     assert error["extensions"]["code"] == "BAD_REQUEST"
 
 
-async def test_persisted_query_without_query_says_they_are_not_supported(client):
+async def test_an_unknown_persisted_query_is_400_not_found(client):
+    # The rest of persisted documents: test_persisted.py.
     response = await client.post(
         "/graphql",
         json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab" * 32}}},
     )
     assert response.status_code == 400
-    assert only_error(response.json())["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
+    assert only_error(response.json())["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
 async def test_null_variables_operation_name_and_extensions_are_fine(client):

@@ -231,3 +231,36 @@ async def test_jobs_not_run_before_a_restart_are_run_by_the_reaper(empty_engine,
         await after.stop()
     assert events[-1].status is JobStatus.COMPLETED
     assert len(await created_by_key(empty_engine, "R")) == 10
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_shared_queue_that_does_not_answer_stops_the_start_naming_the_setting(
+    empty_engine, tmp_path
+):
+    from app.bulk.jobs.service import QueueUnavailable
+
+    url = f"redis://user:secret@127.0.0.1:{closed_port()}/0"
+    service = make_service(empty_engine, tmp_path, runs=False, broker_url=url)
+    with pytest.raises(QueueUnavailable) as refused:
+        await service.start()
+    assert str(refused.value).startswith("BATCHERY_JOBS_BROKER: the Redis at redis://user:***@")
+    assert "secret" not in str(refused.value)
+    await service.stop()
+
+
+async def test_a_job_whose_message_could_not_be_sent_is_still_made(empty_engine, tmp_path):
+    # Redis went away after the start: the row is the job, a worker's reaper will take it.
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    service = make_service(empty_engine, tmp_path, runs=False, broker_url=url)
+    (tmp_path / "jobs").mkdir()
+    job = await service.submit(SPEC, chunks(jsonl(2)), "key:a")
+    assert (await service.get(job.id)) == job
+    assert job.status is JobStatus.CREATED
+    await service.stop()
