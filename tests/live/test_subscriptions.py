@@ -3,6 +3,7 @@ small schema of their own (tests/live/ticker.py), with the key rules every reque
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -300,3 +301,32 @@ def test_a_subscription_ends_at_its_lifetime_with_an_error_naming_the_setting(tm
     error = json.loads(events[1][1])["errors"][0]
     assert error["extensions"]["code"] == "SUBSCRIPTION_TIMEOUT"
     assert error["extensions"]["setting"] == "BATCHERY_SUBSCRIPTION_MAX_SECONDS"
+
+
+def test_a_socket_is_charged_to_its_key_not_to_its_address(tmp_path):
+    # The real schema: bulkJobProgress costs 10 (a database round trip), the budget 15.
+    with LiveServer(tmp_path, rate_limit_enabled=True, rate_limit="15/minute") as live:
+        assert httpx.get(live.url + "/healthz").status_code == 200
+
+        async def make() -> list[str]:
+            engine = create_engine(live.settings.resolved_database_url)
+            try:
+                return [(await keys.create_key(engine, n, ["read", "bulk"])).key for n in "ab"]
+            finally:
+                await engine.dispose()
+
+        first, second = asyncio.run(make())
+        progress = 'subscription { bulkJobProgress(id: "0") { final } }'
+
+        def outcome(key: str, id: str) -> str:
+            with acknowledged(live, key) as ws:
+                subscribe(ws, id, progress)
+                message = receive(ws)
+            errors = (
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
+            return errors[0]["extensions"]["code"]
+
+        assert outcome(first, "1") == "NOT_FOUND"  # charged 10, ran: no such job
+        assert outcome(first, "2") == "THROTTLED"  # 5 left
+        assert outcome(second, "3") == "NOT_FOUND"  # same address, another key: its own budget

@@ -210,3 +210,35 @@ async def test_submissions_are_in_the_audit_trail_with_the_job_id(client, engine
     assert mine[0].caller == job["owner"]
     assert mine[0].transport == "rest"
     assert mine[0].detail.startswith("bakeries CREATE 2 records")
+
+
+async def test_cancel_of_a_job_not_started_cancels_it_and_its_events_end_there(client, engine):
+    created = await keys.create_key(engine, "canceler", ["bulk"])
+    spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
+    # Made here and never enqueued: no worker takes it, so it is CREATED until canceled.
+    job = await rows.create_job(
+        engine, spec, f"key:{created.info.id}", 7, utcnow() + timedelta(hours=1)
+    )
+    response = await client.post(f"/api/jobs/{job.id}/cancel", headers=bearer(created.key))
+    assert response.status_code == 200
+    assert response.json()["status"] == "CANCELED"
+    stored = await rows.get_job(engine, job.id)
+    assert stored is not None and stored.status.value == "CANCELED"
+    events = await rest_events(client, job.id, created.key)
+    assert events[-1]["final"] is True
+    assert (events[-1]["status"], events[-1]["processed"]) == ("CANCELED", 0)
+    assert response.json()["unprocessedUrl"].endswith(f"/api/jobs/{job.id}/unprocessed")
+
+
+async def test_a_download_of_a_file_that_is_not_there_yet_says_why(client, engine):
+    created = await keys.create_key(engine, "early", ["bulk"])
+    spec = JobSpec("bakeries", Operation.CREATE, FileFormat.CSV)
+    job = await rows.create_job(
+        engine, spec, f"key:{created.info.id}", 3, utcnow() + timedelta(hours=1)
+    )
+    response = await client.get(f"/api/jobs/{job.id}/failed", headers=bearer(created.key))
+    assert response.status_code == 404
+    assert "CREATED, 0 of 3 records processed" in response.json()["error"]["message"]
+    unknown = await client.get(f"/api/jobs/{job.id}/input", headers=bearer(created.key))
+    assert unknown.status_code == 404
+    assert "results, failed, unprocessed" in unknown.json()["error"]["message"]
