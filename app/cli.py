@@ -1,5 +1,5 @@
 """batchery: serve the API, migrate the database, seed demo data, print the schema, import records
-from a file, manage API keys."""
+from a file, manage API keys, and be a client of a running server's bulk jobs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cli_keys, cli_migrate, cli_worker
+from app import cli_jobs, cli_keys, cli_migrate, cli_worker
 from app.settings import Settings, SettingsError, hide_password
 
 WHERE = (
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     cli_keys.add_parser(commands, WHERE)
+    cli_jobs.add_parser(commands, "")
     cli_worker.add_parser(commands, WHERE)
 
     fields = "\n".join(f"  {entity + ':':13} {names}" for entity, names in IMPORT_FIELDS.items())
@@ -148,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    if args.command == "jobs":  # a client of a server: this machine's settings do not matter
+        return cli_jobs.run(args)
     try:
         settings = Settings.from_env()
     except SettingsError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,6 +13,9 @@ from app.ratelimit import RateLimitStatus
 from app.settings import Settings
 from loaders.field import LoaderRegistry
 from schema.access import INTERNAL, Caller
+
+if TYPE_CHECKING:
+    from app.bulk.jobs.service import JobsService
 
 
 @dataclass(slots=True)
@@ -34,6 +37,8 @@ class Context:
     # it once the response is rendered); shared by every context of one request.
     # (None: nobody will; then nothing waits.)
     after_answer: list[Callable[[], None]] | None = None
+    # The bulk jobs service (app.state.jobs) when this process serves jobs; None otherwise.
+    jobs: JobsService | None = None
 
     @classmethod
     def create(
@@ -48,6 +53,7 @@ class Context:
         request_id: str | None = None,
         rate_limit: RateLimitStatus | None = None,
         after_answer: list[Callable[[], None]] | None = None,
+        jobs: JobsService | None = None,
     ) -> Context:
         return cls(
             engine=engine,
@@ -61,6 +67,7 @@ class Context:
             request_id=request_id,
             rate_limit=rate_limit,
             after_answer=after_answer,
+            jobs=jobs,
         )
 
     def renew_loaders(self) -> None:
@@ -86,4 +93,5 @@ class Context:
             request_id=self.request_id,
             rate_limit=self.rate_limit,
             after_answer=self.after_answer,
+            jobs=self.jobs,
         )

@@ -15,6 +15,7 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.job_model import Job
 from app.db.models import AuditEvent, utcnow
 
 audit_table = cast(Table, AuditEvent.__table__)
@@ -36,6 +37,17 @@ class AuditRecord:
     id: int
     at: datetime
     entry: AuditEntry
+
+
+def job_submitted(job: Job, caller: str, request_id: str, transport: str) -> AuditEntry:
+    """The entry of a bulk job's submission: its records are written later, by a worker, under
+    the job's id (the entries of the request that submitted it name that id)."""
+    spec = job.spec
+    detail = (
+        f"{spec.entity} {spec.operation.value} {job.counts.total} records "
+        f"({spec.file_format.value}{', atomic' if spec.options.atomic else ''})"
+    )
+    return AuditEntry(request_id, caller, transport, f"submit bulk job {job.id}", "ok", detail)
 
 
 async def record(engine: AsyncEngine, entries: Sequence[AuditEntry]) -> None:

@@ -51,10 +51,7 @@ PAGE = """<!doctype html>
   <script src="{base}/react-dom.production.min.js"></script>
   <script src="{base}/graphiql.min.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({{
-      url: window.location.pathname,
-      headers: {{ "GraphQL-Preflight": "1" }},
-    }});
+{fetcher}
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, {{ fetcher, defaultQuery: {default_query} }})
     );
@@ -76,6 +73,11 @@ then reload this page.</p>
 </body></html>
 """
 
+# Queries and mutations go through GraphiQL's own fetcher; subscriptions through this one, as
+# GraphQL over SSE (app/http/sse.py): the vendored bundle has no graphql-ws client, and SSE needs
+# none (fetch streams the response). The headers editor's headers (a key) go with both.
+FETCHER = (Path(__file__).parent / "graphiql_fetcher.js").read_text()
+
 STATIC_PATH = "/graphiql-static"
 
 
@@ -88,5 +90,5 @@ def graphiql_page(url: str) -> HTMLResponse:
         return HTMLResponse(MISSING.format(vendor=VENDOR_DIR, url=url))
     import json
 
-    html = PAGE.format(base=STATIC_PATH, default_query=json.dumps(DEFAULT_QUERY))
+    html = PAGE.format(base=STATIC_PATH, default_query=json.dumps(DEFAULT_QUERY), fetcher=FETCHER)
     return HTMLResponse(html)

@@ -234,6 +234,7 @@ class _Batch:
                 request_id=request_id_of(self.request),
                 rate_limit=self.budget,
                 after_answer=self.after_answer,
+                jobs=getattr(app_state, "jobs", None),
             )
             receive = self.request.receive
             outcomes = await BatchRunner(app_state.executor, app_state.settings).run(

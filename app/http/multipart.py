@@ -54,7 +54,7 @@ async def read_multipart(request: Request, settings: Settings, spool: UploadSpoo
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_body_bytes:
         raise _body_too_large(settings)
-    events = _Events()
+    events = PartEvents()
     try:
         parser = MultipartParser(boundary, events.callbacks())
     except ValueError as error:  # python-multipart refuses some boundaries
@@ -111,7 +111,7 @@ Event = PartStart | PartData | PartEnd
 
 
 @dataclass(slots=True)
-class _Events:
+class PartEvents:
     queue: list[Event] = field(default_factory=list)
     headers: dict[bytes, bytes] = field(default_factory=dict)
     header_name: bytes = b""

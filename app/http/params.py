@@ -138,18 +138,20 @@ def _expand(element: Mapping[str, Any], request_index: int | None) -> list[Opera
     if not variables:
         problem = "`variables` is an empty list: give at least one variable set, or an object."
         return [Operation(None, problem, request_index=request_index)]
-    operations = []
     for variable_index, variable_set in enumerate(variables):
-        if isinstance(variable_set, dict):
-            operation = operation_from_object({**element, "variables": variable_set})
-        else:
-            operation = Operation(
-                None,
-                f"Variable set {variable_index} is {json_type(variable_set)}: each item of a "
-                "`variables` list must be an object.",
+        if not isinstance(variable_set, dict):
+            # The request object is malformed (the draft: each item MUST be a map), not one of
+            # its executions: refused whole, like `variables` of any other wrong type (alone a
+            # 400, as the graphql-http audit expects of an array `variables`).
+            problem = (
+                f"Variable set {variable_index} is {json_type(variable_set)}: `variables` must "
+                "be an object, or a list of objects (a variable batch)."
             )
-        operations.append(_at(operation, request_index, variable_index))
-    return operations
+            return [Operation(None, problem, request_index=request_index)]
+    return [
+        _at(operation_from_object({**element, "variables": variable_set}), request_index, index)
+        for index, variable_set in enumerate(variables)
+    ]
 
 
 def _at(operation: Operation, request_index: int | None, variable_index: int | None) -> Operation:

@@ -64,6 +64,7 @@ async def subscription_response(request: Request, operations: list[Operation]) -
         request=request,
         caller=caller_of(request),
         request_id=request_id_of(request),
+        jobs=getattr(state, "jobs", None),
     )
     started = await open_stream(request, operation.request, context)
     if isinstance(started, Refused):

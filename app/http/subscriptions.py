@@ -43,7 +43,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from app.http.access import Unauthenticated, authenticate_key
+from app.http.access import CallerUser, Unauthenticated, authenticate_key
 from app.http.throttle import THROTTLED, Throttled, charge
 from app.settings import Settings
 from schema import schema
@@ -123,6 +123,7 @@ def subscription_context(conn: HTTPConnection) -> Context:
         request=conn,
         caller=NO_CALLER,
         request_id=uuid.uuid4().hex,
+        jobs=getattr(state, "jobs", None),
     )
 
 
@@ -152,6 +153,9 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             code = 4403 if refused.presented else 4401
             await self.websocket.close(code, _reason(refused.message))
             return
+        # Who the socket is from now on, for everything that asks the connection (the rate
+        # limit's identity, the audit): as `request.user` is for an HTTP request.
+        conn.scope["user"] = CallerUser(self.context.caller)
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
@@ -185,7 +189,9 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await operation.send_initial_errors([error])
             return
         request = GraphQLRequest(operation.query, variables, operation.operation_name)
-        started = await open_stream(self.context.request, request, self.context)
+        # Loaders of its own: what another subscription of this socket cached may be stale.
+        context = self.context.with_fresh_loaders()
+        started = await open_stream(self.context.request, request, context)
         if isinstance(started, Refused):
             await operation.send_initial_errors(list(started.errors))
             return

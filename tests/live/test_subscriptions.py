@@ -3,6 +3,7 @@ small schema of their own (tests/live/ticker.py), with the key rules every reque
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,3 +233,100 @@ def test_ticker_module_is_test_data(tmp_path: Path) -> None:
     from schema import schema
 
     assert "ticks" not in str(schema)
+
+
+# ---- GraphiQL's fetcher (app/http/graphiql_fetcher.js), run by node against the server ----
+
+NODE_HARNESS = """
+const window = { location: { pathname: process.argv[2] } };
+const GraphiQL = { createFetcher: () => async () => ({ over: "http" }) };
+%s
+(async () => {
+  const headers = { Authorization: "Bearer " + process.argv[3] };
+  const seen = [];
+  for await (const result of fetcher(
+      { query: "# subscription {\\n subscription T($n: Int!) { ticks(upTo: $n) }",
+        variables: { n: 3 }, operationName: "T" }, { headers })) {
+    seen.push(result);
+  }
+  const query = await fetcher({ query: "{ hello }" }, { headers });
+  let refused;
+  for await (const result of fetcher({ query: "subscription { secret }" }, { headers })) {
+    refused = result;
+  }
+  console.log(JSON.stringify({ seen, query, refused }));
+})();
+"""
+
+
+def test_graphiqls_fetcher_streams_subscriptions_over_sse_and_sends_the_rest_over_http(
+    server, keys_of, tmp_path
+):
+    import shutil
+    import subprocess
+
+    from app.http.graphiql import FETCHER
+    from tests.live.required import unavailable
+
+    node = shutil.which("node")
+    if node is None:
+        unavailable("node is not installed")
+    script = tmp_path / "fetcher.mjs"
+    script.write_text(NODE_HARNESS % FETCHER)
+    completed = subprocess.run(
+        [node, str(script), f"{server.url}/graphql", keys_of["read"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    outcome = json.loads(completed.stdout)
+    assert outcome["seen"] == [{"data": {"ticks": n}} for n in (1, 2, 3)]
+    assert outcome["query"] == {"over": "http"}
+    assert outcome["refused"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_subscription_ends_at_its_lifetime_with_an_error_naming_the_setting(tmp_path):
+    live = LiveServer(tmp_path, subscription_max_seconds=0.5)
+    live.server.config.app.state.executor = Executor(ticker.ticker_schema, live.settings)
+    with live:
+        body = {"query": "subscription { forever }"}
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream(
+            "POST", f"{live.url}/graphql", json=body, headers=headers, timeout=30
+        ) as response:
+            events = list(sse_events(response))
+    assert [event for event, _ in events] == ["next", "next", "complete"]
+    assert json.loads(events[0][1]) == {"data": {"forever": 0}}
+    error = json.loads(events[1][1])["errors"][0]
+    assert error["extensions"]["code"] == "SUBSCRIPTION_TIMEOUT"
+    assert error["extensions"]["setting"] == "BATCHERY_SUBSCRIPTION_MAX_SECONDS"
+
+
+def test_a_socket_is_charged_to_its_key_not_to_its_address(tmp_path):
+    # The real schema: bulkJobProgress costs 10 (a database round trip), the budget 15.
+    with LiveServer(tmp_path, rate_limit_enabled=True, rate_limit="15/minute") as live:
+        assert httpx.get(live.url + "/healthz").status_code == 200
+
+        async def make() -> list[str]:
+            engine = create_engine(live.settings.resolved_database_url)
+            try:
+                return [(await keys.create_key(engine, n, ["read", "bulk"])).key for n in "ab"]
+            finally:
+                await engine.dispose()
+
+        first, second = asyncio.run(make())
+        progress = 'subscription { bulkJobProgress(id: "0") { final } }'
+
+        def outcome(key: str, id: str) -> str:
+            with acknowledged(live, key) as ws:
+                subscribe(ws, id, progress)
+                message = receive(ws)
+            errors = (
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
+            return errors[0]["extensions"]["code"]
+
+        assert outcome(first, "1") == "NOT_FOUND"  # charged 10, ran: no such job
+        assert outcome(first, "2") == "THROTTLED"  # 5 left
+        assert outcome(second, "3") == "NOT_FOUND"  # same address, another key: its own budget

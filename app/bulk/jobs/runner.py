@@ -19,6 +19,7 @@ carry rate and ETA but counts only when the transaction ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -331,9 +332,12 @@ class JobRunner:
             if await jobs.lock_job(conn, run.job.id, self.worker) is None:
                 raise LeaseLost()
             if status is not JobStatus.COMPLETED:
-                await asyncio.to_thread(
-                    run.results.not_processed, remaining, error, fsync=self.config.fsync
-                )
+                try:
+                    await asyncio.to_thread(
+                        run.results.not_processed, remaining, error, fsync=self.config.fsync
+                    )
+                except OSError:  # the job's files are damaged or gone: the row still ends
+                    logger.exception("job %s: its unprocessed records were not listed", run.job.id)
             return await self._finish(run, conn, status, error_code, message)
 
     async def _finish(
@@ -374,7 +378,7 @@ class JobRunner:
         after the checkpoint NOT_PROCESSED. If even that cannot be recorded (the database is
         gone), the lease runs out and another worker resumes the job."""
         fault = database_fault(failure)
-        if isinstance(failure, (sources.SourceError, UnicodeDecodeError)):
+        if isinstance(failure, (sources.SourceError, UnicodeDecodeError, FileNotFoundError)):
             code, message = ErrorCodes.INVALID_FILE, f"the file cannot be read: {failure}"
         elif fault is not None:
             logger.warning("job %s: %s (%s)", run.job.id, fault.code, failure)
@@ -384,7 +388,8 @@ class JobRunner:
             code = ErrorCodes.INTERNAL
             message = f"an unexpected fault stopped job {run.job.id} (the server's log says more)"
         try:
-            await asyncio.to_thread(run.results.rollback)
+            with contextlib.suppress(OSError):  # files damaged: _stop says so, the row ends
+                await asyncio.to_thread(run.results.rollback)
             return await self._stop(run, JobStatus.FAILED, code, message)
         except LeaseLost:
             return None

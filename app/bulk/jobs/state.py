@@ -75,13 +75,20 @@ class RunState:
     def open(self) -> None:
         """Read the CSV header, cut the result files back to the checkpoint."""
         files = self.results.files
-        if self.job.spec.file_format.value == sources.CSV and files.input.exists():
+        if not files.input.is_file():
+            raise sources.SourceError(
+                f"no such file: {files.input} (the API and every worker must share "
+                "BATCHERY_JOBS_DIR)"
+            )
+        if self.job.spec.file_format.value == sources.CSV:
             self.results.records.header = sources.csv_header(files.input)
         self.results.open()
 
     def rows(self, skip: int = 0, *, safe: bool = False) -> Iterator[SourceRow]:
         """The input's records from the `skip`-th; `safe`: up to where it cannot be read."""
         files = self.results.files
+        if safe and not files.input.is_file():
+            return iter(())
         rows = sources.read_rows(
             files.input, self.job.spec.file_format.value, self.entity, skip=skip,
             extra_columns=EXTRA_COLUMNS,

@@ -80,6 +80,8 @@ class JobWorker:
 
     async def _take(self, job_id: str) -> None:
         async with self._slots:
+            if self._stopping:  # it waited for a slot while the worker was told to stop
+                return
             job = await rows.claim_job(self.engine, self.name, self.config.lease_seconds, job_id)
             if job is not None:
                 await self._run(job)
@@ -161,6 +163,9 @@ class JobWorker:
             await asyncio.sleep(self.config.reap_interval_seconds)
 
     async def _run(self, job: Job) -> None:
+        if self._stopping:  # claimed while stop() went by: give it straight back
+            await self._release(job)
+            return
         task = asyncio.create_task(self._execute(job, self.name), name=f"run {job.id}")
         self._running[job.id] = task
         try:

@@ -7,11 +7,17 @@ from starlette.routing import Mount, Route
 
 from app.http.rest.batch import batch_endpoint
 from app.http.rest.io import ApiRouter
+from app.http.rest.jobs import job_routes
 from app.http.rest.keys import key_routes
 from app.http.rest.resources import resource_fallbacks, resource_routes
 
 api = ApiRouter(
-    [Route("/batch", batch_endpoint, methods=["POST"]), *resource_routes(), *key_routes()],
+    [
+        Route("/batch", batch_endpoint, methods=["POST"]),
+        *resource_routes(),
+        *key_routes(),
+        *job_routes(),
+    ],
     resource_fallbacks(),
 )
 

@@ -23,8 +23,9 @@ from schema.access import BULK, Caller, how_to_get
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def guarded(handler: Handler, scope: str) -> Handler:
-    """`handler`, run only for callers with `scope`; its writes recorded in the audit trail."""
+def guarded(handler: Handler, scope: str, *, audited: bool = True) -> Handler:
+    """`handler`, run only for callers with `scope`; its writes recorded in the audit trail
+    (`audited=False`: the handler records its own, with what only it knows)."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -36,7 +37,7 @@ def guarded(handler: Handler, scope: str) -> Handler:
             metrics.auth_refusals.labels("FORBIDDEN").inc()
             return forbidden(caller, needed, request)
         response = await handler(request)
-        if write and _ran(response.status_code):
+        if audited and write and _ran(response.status_code):
             status = response.status_code
             outcome = "ok" if status < 300 else "error"
             action = f"{request.method} {request.url.path}"

@@ -11,6 +11,8 @@ written 1 more (an object in a response). So `GET /api/bakeries/1` costs what
 | `POST /api/{resource}/bulk` | 10 + the number of `records` |
 | `POST /api/bakeries/delete-many` | 10 + the number of `ids` |
 | any other call (one record: GET, POST, PATCH, DELETE) | 11 |
+| `GET /api/jobs?first=N` | 10 + N (N: default 20) |
+| `POST /api/jobs` | 11, like `submitBulkJob` (a job's records are bounded by the jobs limits) |
 | `POST /api/batch` | the sum of its calls, charged once before the first runs |
 
 A malformed call is charged as a call on one record (it is only known to be malformed once read).
@@ -35,6 +37,7 @@ from schema.directives import DATABASE
 
 API = "rest"
 DEFAULT_PAGE = 100  # `first` when a list call leaves it out (resources.py)
+JOBS_PAGE = 20  # the same for `GET /api/jobs` (jobs.py)
 ROUND_TRIP = DATABASE.weight  # a database round trip, as GraphQL's cost weighs it
 
 
@@ -52,7 +55,8 @@ def _records(
 ) -> int:
     """How many records the call may read or write."""
     if method == "GET" and len(parts) == 1:
-        return _page(query.get("first"), max_page_size)
+        default = JOBS_PAGE if parts[0] == "jobs" else DEFAULT_PAGE
+        return _page(query.get("first"), max_page_size, default)
     if method == "POST" and len(parts) == 2 and parts[1] == "bulk":
         return _count(body, "records")
     if method == "POST" and len(parts) == 2 and parts[1] == "delete-many":
@@ -93,9 +97,9 @@ def charged(handler: Handler) -> Handler:
     return endpoint
 
 
-def _page(raw: str | None, max_page_size: int) -> int:
+def _page(raw: str | None, max_page_size: int, default: int = DEFAULT_PAGE) -> int:
     if raw is None:
-        return min(DEFAULT_PAGE, max_page_size)
+        return min(default, max_page_size)
     if not raw.isascii() or not raw.isdigit():
         return 1
     return max(1, min(int(raw), max_page_size))

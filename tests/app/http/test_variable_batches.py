@@ -71,22 +71,28 @@ async def test_the_document_is_parsed_and_validated_once_for_all_sets(read_clien
 
 
 async def test_one_bad_variable_set_fails_alone(client):
-    sets = [{"id": "1"}, {"id": None}, "nope", {}, {"id": "2"}]
+    sets = [{"id": "1"}, {"id": None}, {}, {"id": "2"}]
     response = await client.post("/graphql", json={"query": ORDERS, "variables": sets})
     assert response.status_code == 200
     body = response.json()
-    assert [entry["variableIndex"] for entry in body] == [0, 1, 2, 3, 4]
-    assert [code_of(entry) for entry in body] == [
-        None,
-        "BAD_USER_INPUT",
-        "BAD_REQUEST",
-        "BAD_USER_INPUT",
-        None,
-    ]
-    assert "Variable set 2 is a string" in body[2]["errors"][0]["message"]
+    assert [entry["variableIndex"] for entry in body] == [0, 1, 2, 3]
+    assert [code_of(entry) for entry in body] == [None, "BAD_USER_INPUT", "BAD_USER_INPUT", None]
     assert body[0]["data"]["bakery"]["id"] == "1"
-    assert body[4]["data"]["bakery"]["id"] == "2"
-    assert all("data" not in entry for entry in body[1:4])
+    assert body[3]["data"]["bakery"]["id"] == "2"
+    assert all("data" not in entry for entry in body[1:3])
+
+
+async def test_a_list_holding_no_object_is_a_malformed_request(client):
+    sets = [{"id": "1"}, "nope"]
+    alone = await client.post("/graphql", json={"query": ORDERS, "variables": sets})
+    assert alone.status_code == 400
+    [error] = alone.json()["errors"]
+    assert error["message"].startswith("Variable set 1 is a string")
+    batch = [{"query": ORDERS, "variables": sets}, {"query": ORDERS, "variables": [{"id": "3"}]}]
+    body = (await client.post("/graphql", json=batch)).json()
+    assert [(e.get("requestIndex"), e.get("variableIndex")) for e in body] == [(0, None), (1, 0)]
+    assert code_of(body[0]) == "BAD_REQUEST"
+    assert body[1]["data"]["bakery"]["id"] == "3"
 
 
 async def test_variable_batches_mix_with_an_operation_batch(client):

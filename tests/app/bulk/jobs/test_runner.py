@@ -3,14 +3,18 @@ cancel keeps what was committed; atomic jobs write all or nothing. On SQLite and
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobProgress, JobStatus
 from app.bulk.jobs.runner import JobRunner, report_never_run
 from app.bulk.model import BatchOptions, Operation
 from app.db import jobs
+from app.db.models import utcnow
 from app.db.statements import count_statements
 from tests import dbstate
 from tests.app.bulk.jobs.jobkit import (
@@ -25,6 +29,12 @@ from tests.app.bulk.jobs.jobkit import (
     run_job,
     submit,
 )
+from tests.conftest import POSTGRES_URL
+from tests.faults import CuttableProxy
+
+
+def later() -> datetime:
+    return utcnow() + timedelta(hours=1)
 
 
 class Crash(BaseException):
@@ -331,6 +341,17 @@ async def test_a_job_whose_file_cannot_be_read_fails_saying_why(empty_engine, tm
     assert final.error_code == "INVALID_FILE" and "colour" in (final.error_message or "")
 
 
+async def test_a_job_whose_files_are_gone_fails_once_and_for_all(empty_engine, tmp_path):
+    # E.g. workers on machines that do not share BATCHERY_JOBS_DIR.
+    job = await submit(empty_engine, tmp_path, jsonl([bakery(1, "GO")]))
+    (tmp_path / job.id / "input.jsonl").unlink()
+    (tmp_path / job.id).rmdir()
+    final, _ = await run_job(empty_engine, tmp_path, job, fixed(2))
+    assert final is not None and final.status is JobStatus.FAILED
+    assert final.error_code == "INVALID_FILE" and "no such file" in (final.error_message or "")
+    assert await jobs.claim_job(empty_engine, "w2", 60.0, job.id, now=later()) is None
+
+
 async def test_a_claimed_canceling_job_is_finished_canceled(empty_engine, tmp_path: Path):
     job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "CC") for n in range(3)]))
     claimed = await claim(empty_engine, job, "w1")
@@ -378,3 +399,41 @@ async def test_an_atomic_job_canceled_midway_writes_nothing(engine, tmp_path, ba
     assert await dbstate.snapshot(engine) == before
     assert file_of(tmp_path, job, "unprocessed") == jsonl(lines)
     assert {r["errors"][0]["code"] for r in results(tmp_path, job)} == {"NOT_PROCESSED"}
+
+
+async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once(
+    empty_engine, databases, backend, tmp_path
+):
+    if backend != "postgresql":
+        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
+    url = make_url(POSTGRES_URL)
+    proxy = await CuttableProxy.start(url.host or "127.0.0.1", url.port or 5432)
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    cut_off = create_async_engine(
+        through_proxy.render_as_string(hide_password=False),
+        connect_args={"server_settings": {"search_path": databases.schemas[-1]}},
+    )
+    try:
+        job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "DB") for n in range(20)]))
+
+        async def cut_after_second_chunk(event: JobProgress) -> None:
+            if event.counts.processed == 10:
+                await proxy.cut()
+
+        claimed = await claim(cut_off, job, "w1")
+        runner = JobRunner(cut_off, tmp_path, "w1", fixed(5), progress=cut_after_second_chunk)
+        # Its third chunk fails, and so does recording the failure: the job keeps its lease.
+        assert await runner.run(claimed) is None
+    finally:
+        await proxy.close()
+        await cut_off.dispose()
+
+    stranded = await jobs.get_job(empty_engine, job.id)
+    assert stranded is not None and stranded.status is JobStatus.RUNNING
+    assert stranded.counts.processed == 10
+    resumed = await claim(empty_engine, job, "w2", later=True)
+    final = await JobRunner(empty_engine, tmp_path, "w2", fixed(5)).run(resumed)
+    assert final is not None and final.counts == JobCounts(20, 20, 20, 0)
+    keys = await keys_with_prefix(empty_engine, "DB")
+    assert len(keys) == 20 and set(keys.values()) == {1}
+    assert [r["line"] for r in results(tmp_path, job)] == list(range(1, 21))

@@ -169,3 +169,20 @@ async def test_the_sweep_removes_the_files_of_expired_jobs_and_marks_them(empty_
     assert await status(empty_engine, old.id) is JobStatus.EXPIRED
     assert await status(empty_engine, kept.id) is JobStatus.COMPLETED
     assert await worker.sweep() == 0
+
+
+async def test_messages_waiting_for_a_slot_when_the_worker_stops_take_nothing(
+    empty_engine, tmp_path
+):
+    runner = Runner(empty_engine, gate=asyncio.Event())  # never opens
+    worker = JobWorker(empty_engine, config(tmp_path, worker_concurrency=1), runner, name="w1")
+    first, second = await make(empty_engine), await make(empty_engine)
+    running = asyncio.create_task(worker.run_job(first.id))
+    await runner.wait_started(1)
+    waiting = asyncio.create_task(worker.run_job(second.id))  # no slot: it waits
+    await worker.stop()
+    await asyncio.gather(running, waiting)
+    assert [job_id for job_id, _, _ in runner.ran] == [first.id]
+    assert await status(empty_engine, second.id) is JobStatus.CREATED
+    left = await rows.get_job(empty_engine, second.id)
+    assert left is not None and left.lease_owner is None
