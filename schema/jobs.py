@@ -20,6 +20,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.bulk.jobs.model import FileFormat, Job, JobProgress, JobSpec, JobStatus
+from app.bulk.jobs.service import JobRefused
 from app.bulk.model import Operation, OptionOverrides
 from app.bulk_settings import bulk_limits
 from app.db.audit import job_submitted, record
@@ -207,13 +208,12 @@ def file_format(file: UploadedFile, chosen: FileFormat | None) -> FileFormat:
     )
 
 
-def refused(error: Exception) -> GraphQLError:
-    """A `JobRefused` of the service as the client's error: its code and setting."""
-    code = str(getattr(error, "code", "BAD_USER_INPUT"))
-    extensions: dict[str, Any] = {"code": code}
-    if code in REFUSAL_SETTINGS:
-        extensions["setting"] = REFUSAL_SETTINGS[code]
-    return GraphQLError(f"The job was refused: {error}.", extensions=extensions)
+def refused(error: JobRefused) -> GraphQLError:
+    """A refusal of the service as the client's error: its code, and the setting of a limit."""
+    extensions: dict[str, Any] = {"code": error.code}
+    if error.code in REFUSAL_SETTINGS:
+        extensions["setting"] = REFUSAL_SETTINGS[error.code]
+    return GraphQLError(f"The job was refused: {error.message}.", extensions=extensions)
 
 
 @strawberry.type
@@ -275,7 +275,7 @@ class JobsMutation:
         jobs = service(info)
         try:
             job = await jobs.submit(spec, file.chunks(), context.caller.id)
-        except ValueError as error:  # JobRefused
+        except JobRefused as error:
             raise refused(error) from None
         await record(
             context.engine,

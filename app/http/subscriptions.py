@@ -189,7 +189,9 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await operation.send_initial_errors([error])
             return
         request = GraphQLRequest(operation.query, variables, operation.operation_name)
-        started = await open_stream(self.context.request, request, self.context)
+        # Loaders of its own: what another subscription of this socket cached may be stale.
+        context = self.context.with_fresh_loaders()
+        started = await open_stream(self.context.request, request, context)
         if isinstance(started, Refused):
             await operation.send_initial_errors(list(started.errors))
             return

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import FINAL, Job, JobProgress, JobSpec, JobStatus
+from app.bulk.jobs.service import JobRefused
 from app.bulk_settings import bulk_limits
 from app.db.audit import job_submitted
 from app.http import audit
@@ -142,9 +143,9 @@ async def submit(request: Request) -> Response:
     caller = caller_of(request)
     try:
         job = await jobs.submit(spec, upload.chunks, caller.id)
-    except ValueError as error:  # JobRefused
-        code = str(getattr(error, "code", "INVALID_FILE"))
-        raise HttpError(STATUS_OF_REFUSAL.get(code, 400), code, str(error)) from None
+    except JobRefused as refused:
+        status = STATUS_OF_REFUSAL.get(refused.code, 400)
+        raise HttpError(status, refused.code, refused.message) from None
     entry = job_submitted(job, caller.id, request_id_of(request), "rest")
     await audit.write(request, request.app.state.engine, [entry])
     return json_response(job_json(job, request), 202, headers={"Location": f"/api/jobs/{job.id}"})
