@@ -1,8 +1,10 @@
 """What the baseline and floor servers share: the database, the statement count, storing uploads.
 
 Both read the same `BATCHERY_*` variables as Batchery (so the harness points all three at one
-database), count SQL statements with the same hook as Batchery's metric, and store an upload the
-way a server should: streamed to disk in chunks while hashing, never held whole in memory.
+database), count SQL statements with the same hook as Batchery's metric, count the `/graphql`
+requests they finished (so CPU per request divides by the requests the server did, not by those
+the load generator saw), and store an upload the way a server should: streamed to disk in chunks
+while hashing, never held whole in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db.engine import create_engine
 from app.db.reads import Reader, photos
@@ -36,6 +39,7 @@ class Resources:
     engine: AsyncEngine
     reader: Reader
     statements: list[int] = field(default_factory=lambda: [0])
+    requests: list[int] = field(default_factory=lambda: [0])
 
 
 def lifespan(state: dict[str, Resources]) -> Callable[[Starlette], Any]:
@@ -60,12 +64,34 @@ def _count(resources: Resources) -> None:
 
 
 def stats_endpoint(state: dict[str, Resources]) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """`GET /bench/stats`: the SQL statements run so far (the harness reads it around a run)."""
+    """`GET /bench/stats`: the SQL statements run and `/graphql` requests finished so far (the
+    harness reads it around a run)."""
 
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"statements": state["resources"].statements[0]})
+        resources = state["resources"]
+        return JSONResponse(
+            {"statements": resources.statements[0], "requests": resources.requests[0]}
+        )
 
     return stats
+
+
+class CountRequests:
+    """Counts the `/graphql` requests the app finished handling, answered or not.
+
+    When wrk stops, the requests in flight are still worked through by the server (uvicorn does
+    not cancel an app whose client has gone), and that CPU lands in the run's measurement. Divided
+    by wrk's count alone, a server whose requests take seconds is charged up to 8 extra requests:
+    in a 2-second smoke run that doubled stock Strawberry's CPU per `big` request."""
+
+    def __init__(self, app: ASGIApp, state: dict[str, Resources]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] == "/graphql":
+            self.state["resources"].requests[0] += 1
 
 
 async def healthz(request: Request) -> JSONResponse:

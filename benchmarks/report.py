@@ -15,14 +15,26 @@ class Run:
     failures: int
     cpu_seconds: float
     rss_increase: float | None = None  # bytes, for the upload scenario
+    # Requests the server finished from the start of the run until it was idle again, those
+    # still in flight when wrk stopped included (None: not counted, use wrk's `requests`).
+    handled: int | None = None
+    # From the start of the run until the server finished the last of them (None: no leftovers).
+    busy_seconds: float | None = None
 
     @property
     def rps(self) -> float:
+        """Requests per second. A server that was still working when wrk stopped is credited
+        with what it finished, over the time it took: in a short run of slow requests (8
+        connections, each request seconds long, all finishing together) wrk's own count would
+        be 0 or 8 and say nothing about throughput."""
+        if self.handled is not None and self.busy_seconds:
+            return self.handled / self.busy_seconds
         return self.requests / self.seconds if self.seconds else 0.0
 
     @property
     def cpu_ms(self) -> float:
-        return 1000 * self.cpu_seconds / self.requests if self.requests else float("nan")
+        done = self.handled if self.handled else self.requests
+        return 1000 * self.cpu_seconds / done if done else float("nan")
 
 
 @dataclass

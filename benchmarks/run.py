@@ -232,6 +232,7 @@ def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, w
         _load(url, scenario, config.warmup, config, workdir)
     server.wait_idle()
     cpu_before = server.cpu_seconds()
+    handled_before = server.handled(scenario.ops_per_request) if scenario.kind == "wrk" else 0.0
     increases: list[float] = []
     if scenario.kind == "wrk":
         result = _load(url, scenario, config.seconds, config, workdir)
@@ -260,8 +261,16 @@ def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, w
             max(seconds) * 1000,
             failures,
         )
-    server.wait_idle()
+    drained = server.wait_idle()
     cpu = server.cpu_seconds() - cpu_before
+    # The CPU above includes the requests wrk left in flight, which the server finished after
+    # wrk stopped: divide by what the server finished, not by what wrk saw (alongside's count
+    # would mix in the background query; uploads are sequential, so wrk's count is exact).
+    handled = (
+        round(server.handled(scenario.ops_per_request) - handled_before)
+        if scenario.kind == "wrk"
+        else None
+    )
     return Run(
         result.requests,
         result.seconds,
@@ -270,6 +279,8 @@ def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, w
         result.failures,
         cpu,
         max(increases) if increases else None,
+        handled,
+        result.seconds + drained if handled is not None and handled > result.requests else None,
     )
 
 

@@ -106,18 +106,24 @@ class Server:
 
     def wait_idle(self, timeout: float = 60.0) -> float:
         """Wait until the server stops burning CPU (it may still work through requests queued
-        by a load generator that has gone); returns the seconds waited."""
+        by a load generator that has gone); returns the seconds it was still busy, to the
+        nearest poll (0.05 s)."""
         start = time.monotonic()
+        busy_until = start
         last = self.cpu_seconds()
         quiet = 0
         while time.monotonic() - start < timeout:
-            time.sleep(0.2)
+            time.sleep(0.05)
             now = self.cpu_seconds()
-            quiet = quiet + 1 if now - last <= 0.02 else 0
+            if now - last <= 0.01:  # one clock tick at most
+                quiet += 1
+            else:
+                quiet = 0
+                busy_until = time.monotonic()
             last = now
-            if quiet >= 2:
+            if quiet >= 6:
                 break
-        return time.monotonic() - start
+        return busy_until - start
 
     def statements(self) -> float:
         """SQL statements the server has run so far."""
@@ -126,6 +132,19 @@ class Server:
             match = re.search(r"^batchery_db_statements_total (\S+)$", text, re.M)
             return float(match.group(1)) if match else float("nan")
         return float(httpx.get(self.url + "/bench/stats", timeout=10).json()["statements"])
+
+    def handled(self, ops_per_request: int = 1) -> float:
+        """Requests the server has finished so far, those whose client had gone included (see
+        `benchmarks.common.CountRequests`). Batchery's are its operations answered without
+        errors, from `/metrics`: one it cancelled because the client went does not count, so
+        the CPU it spent on it is charged to the others."""
+        if self.statements_kind == "metrics":
+            text = httpx.get(self.url + "/metrics", timeout=10).text
+            ok = re.findall(
+                r'^batchery_graphql_operations_total\{[^}]*outcome="ok"[^}]*\} (\S+)$', text, re.M
+            )
+            return sum(float(value) for value in ok) / ops_per_request
+        return float(httpx.get(self.url + "/bench/stats", timeout=10).json()["requests"])
 
 
 def make_servers(data_dir: Path, logs: Path, cpu: int | None) -> dict[str, Server]:

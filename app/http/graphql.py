@@ -92,7 +92,7 @@ async def _dispatch(request: Request) -> Response:
             return graphiql_page(request.url.path)
         operation = operation_from_query_params(request.query_params)
         if streams:
-            return await subscription_response(request, [operation])
+            return await _subscription(request, [operation])
         media_type = json_type(accept)
         return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
@@ -111,7 +111,7 @@ async def _dispatch(request: Request) -> Response:
         payload = await _read_json(request, settings)
         operations, layout = operations_from_payload(payload, settings)
         if streams and not layout.many:
-            return await subscription_response(request, operations)
+            return await _subscription(request, operations)
         return await _respond(request, operations, layout, media_type)
     if kind == MULTIPART:
         check_preflight(request, settings)
@@ -130,6 +130,12 @@ async def _dispatch(request: Request) -> Response:
             if not streamed:
                 spool.close()
     raise _unsupported(kind or "no Content-Type")
+
+
+async def _subscription(request: Request, operations: list[Operation]) -> Response:
+    """GraphQL over SSE (app/http/sse.py), with a persisted document's text filled in first."""
+    documents = request.app.state.documents
+    return await subscription_response(request, await resolve_documents(operations, documents))
 
 
 async def _respond(

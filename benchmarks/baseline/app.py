@@ -15,6 +15,7 @@ from typing import Any
 import strawberry
 from aiodataloader import DataLoader
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.file_uploads import Upload
@@ -22,7 +23,14 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.db.models import OrderStatus, Region
 from app.db.reads import Reader
-from benchmarks.common import Resources, healthz, lifespan, stats_endpoint, store_upload
+from benchmarks.common import (
+    CountRequests,
+    Resources,
+    healthz,
+    lifespan,
+    stats_endpoint,
+    store_upload,
+)
 
 MAX_PAGE = 1000
 
@@ -207,4 +215,5 @@ app = Starlette(
         Route("/bench/stats", stats_endpoint(_state)),
     ],
     lifespan=lifespan(_state),
+    middleware=[Middleware(CountRequests, state=_state)],
 )

@@ -17,12 +17,20 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks import scenarios
-from benchmarks.common import Resources, healthz, lifespan, stats_endpoint, store_upload
+from benchmarks.common import (
+    CountRequests,
+    Resources,
+    healthz,
+    lifespan,
+    stats_endpoint,
+    store_upload,
+)
 
 _state: dict[str, Resources] = {}
 
@@ -157,4 +165,5 @@ app = Starlette(
         Route("/bench/stats", stats_endpoint(_state)),
     ],
     lifespan=lifespan(_state),
+    middleware=[Middleware(CountRequests, state=_state)],
 )

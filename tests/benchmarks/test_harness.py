@@ -97,3 +97,32 @@ def test_a_server_that_finished_nothing_gives_no_ratio_and_the_table_still_print
     assert ratio(rows[("deep", "batchery")], rows[("deep", "baseline")], "rps") is None
     table = markdown(rows, ["deep"], ["batchery", "baseline"])
     assert "deep" in table
+
+
+def test_cpu_per_request_divides_by_what_the_server_finished_and_leftovers_count_for_throughput():
+    # wrk saw 10 answers in 2 s; the server finished 8 more (in flight when wrk stopped) by 2.5 s.
+    slow = Run(10, 2.0, 900, 1000, 0, cpu_seconds=1.8, handled=18, busy_seconds=2.5)
+    assert slow.cpu_ms == 100.0
+    assert slow.rps == 18 / 2.5
+    # Without a server-side count, wrk's is all there is.
+    assert Run(10, 2.0, 900, 1000, 0, cpu_seconds=1.0).cpu_ms == 100.0
+    assert Run(10, 2.0, 900, 1000, 0, cpu_seconds=1.0).rps == 5.0
+    # No leftovers: wrk's window stands.
+    assert Run(40, 2.0, 40, 90, 0, cpu_seconds=1.0, handled=40).rps == 20.0
+
+
+def test_the_request_counter_counts_graphql_requests_the_app_finished():
+    from starlette.testclient import TestClient
+
+    from benchmarks.common import CountRequests, Resources
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    resources = Resources(settings=None, engine=None, reader=None)  # type: ignore[arg-type]
+    client = TestClient(CountRequests(app, {"resources": resources}))
+    client.post("/graphql", content=b"{}")
+    client.post("/graphql", content=b"{}")
+    client.get("/healthz")
+    assert resources.requests == [2]
