@@ -20,6 +20,7 @@ from app.http.access import caller_of, request_id_of
 from app.http.batch import BatchRunner, OnDone, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
+from app.http.job_uploads import job_files
 from app.http.media import (
     JSON,
     MULTIPART,
@@ -117,7 +118,7 @@ async def _dispatch(request: Request) -> Response:
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
         streamed = False
         try:
-            payload = await read_multipart(request, settings, spool)
+            payload = await read_multipart(request, settings, spool, job_files(request.app.state))
             operations, layout = operations_from_payload(payload, settings)
             response = await _respond(request, operations, layout, media_type)
             if isinstance(response, StreamedAnswer):
