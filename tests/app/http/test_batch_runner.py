@@ -3,7 +3,6 @@ mutation writes the same rows, and what reads them afterwards must be fresh."""
 
 from __future__ import annotations
 
-
 import asyncio
 import gc
 
