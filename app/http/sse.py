@@ -12,7 +12,8 @@ it ends the subscription (sse-starlette watches for the disconnect and cancels t
 closes the resolver's generator). A subscription refused before it starts (document limits,
 validation, scopes, cost, rate limit) is not a stream: it gets the ordinary JSON error response
 with its status (400, 401, 403, 429), so `curl` shows why. Comments (`: ping`) keep proxies from
-closing a quiet stream.
+closing a quiet stream. When the server shuts down, every stream ends at once as a complete
+response (`event_stream`), so clients see a clean end and reconnect elsewhere.
 """
 
 from __future__ import annotations
