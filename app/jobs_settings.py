@@ -44,9 +44,8 @@ def runner_config(settings: Settings) -> RunnerConfig:
         lease_seconds=settings.jobs_lease_seconds,
         progress_interval_seconds=settings.jobs_progress_interval_seconds,
         max_atomic_records=settings.jobs_max_atomic_records,
-        # A chunk is a bulk batch: never larger than one a client may send.
-        max_chunk=settings.max_records_per_batch,
-        min_chunk=min(10, settings.max_records_per_batch),
+        max_chunk=settings.jobs_max_chunk_records,
+        min_chunk=min(10, settings.jobs_max_chunk_records),
     )
 
 

@@ -356,6 +356,10 @@ class Settings:
     jobs_progress_interval_seconds: Annotated[float, Above(0), AtMost(60)] = 0.5
     # Jobs one process (a worker, or the API itself when embedded) runs at once.
     jobs_worker_concurrency: Annotated[int, AtLeast(1), AtMost(64)] = 2
+    # A job's chunks (one transaction and checkpoint each) grow toward a quarter second up to
+    # this many records: not a client's batch, so not BATCHERY_MAX_RECORDS_PER_BATCH. Bounded so
+    # a chunk's statements stay under the databases' 32,766 bind parameters.
+    jobs_max_chunk_records: Annotated[int, AtLeast(1), AtMost(2000)] = 1000
 
     # Subscriptions (WebSocket graphql-transport-ws and SSE on /graphql; app/http/subscriptions.py).
     # Operations one WebSocket connection may run at once.

@@ -20,6 +20,7 @@ from app.http.access import caller_of, request_id_of
 from app.http.batch import BatchRunner, OnDone, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
+from app.http.job_uploads import job_files
 from app.http.media import (
     JSON,
     MULTIPART,
@@ -91,7 +92,7 @@ async def _dispatch(request: Request) -> Response:
             return graphiql_page(request.url.path)
         operation = operation_from_query_params(request.query_params)
         if streams:
-            return await subscription_response(request, [operation])
+            return await _subscription(request, [operation])
         media_type = json_type(accept)
         return await _respond(request, [operation], Layout(False), media_type, via_get=True)
     if request.method != "POST":
@@ -110,14 +111,14 @@ async def _dispatch(request: Request) -> Response:
         payload = await _read_json(request, settings)
         operations, layout = operations_from_payload(payload, settings)
         if streams and not layout.many:
-            return await subscription_response(request, operations)
+            return await _subscription(request, operations)
         return await _respond(request, operations, layout, media_type)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
         streamed = False
         try:
-            payload = await read_multipart(request, settings, spool)
+            payload = await read_multipart(request, settings, spool, job_files(request.app.state))
             operations, layout = operations_from_payload(payload, settings)
             response = await _respond(request, operations, layout, media_type)
             if isinstance(response, StreamedAnswer):
@@ -129,6 +130,12 @@ async def _dispatch(request: Request) -> Response:
             if not streamed:
                 spool.close()
     raise _unsupported(kind or "no Content-Type")
+
+
+async def _subscription(request: Request, operations: list[Operation]) -> Response:
+    """GraphQL over SSE (app/http/sse.py), with a persisted document's text filled in first."""
+    documents = request.app.state.documents
+    return await subscription_response(request, await resolve_documents(operations, documents))
 
 
 async def _respond(

@@ -12,6 +12,7 @@ then handled here with `await` (file writes happen off the event loop's thread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,33 +46,58 @@ def check_preflight(request: Request, settings: Settings) -> None:
     )
 
 
-async def read_multipart(request: Request, settings: Settings, spool: UploadSpool) -> Any:
+@dataclass(frozen=True, slots=True)
+class LargerFiles:
+    """The files of some requests may be larger than `max_file_bytes` (those of bulk jobs,
+    app/http/job_uploads.py): up to `limit` bytes, set by the Settings field `setting`, when
+    `applies(operations)` says so. The body may then be that much larger too."""
+
+    limit: int
+    setting: str
+    applies: Callable[[Any], bool]
+
+    def body_limit(self, settings: Settings) -> int:
+        # The file, `operations` and `map`, and the parts' own lines.
+        return max(settings.max_body_bytes, self.limit + 2 * settings.max_operations_bytes + 2**16)
+
+
+async def read_multipart(
+    request: Request, settings: Settings, spool: UploadSpool, larger: LargerFiles | None = None
+) -> Any:
     """The `operations` JSON with every mapped path set to its `UploadedFile`."""
     _, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if not boundary:
         raise bad_request("The multipart Content-Type has no `boundary` parameter.")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise _body_too_large(settings)
+    declared_size = int(declared) if declared.isdigit() else 0
+    reader = _Reader(settings, spool, larger)
+    received = 0
+
+    def check_size() -> None:
+        # Until `operations` is read (itself bounded by max_operations_bytes), the widest limit
+        # the request could have (LargerFiles); from then on, its own.
+        limit = reader.body_limit if reader.operations is not None else reader.widest_body
+        if max(received, declared_size) > limit:
+            raise reader.body_too_large()
+
+    check_size()
     events = PartEvents()
     try:
         parser = MultipartParser(boundary, events.callbacks())
     except ValueError as error:  # python-multipart refuses some boundaries
         raise bad_request(f"The multipart boundary cannot be used: {error}.") from None
-    reader = _Reader(settings, spool)
-    received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
-            if received > settings.max_body_bytes:
-                raise _body_too_large(settings)
+            check_size()
             try:
                 parser.write(chunk)
             except MultipartParseError as error:
                 raise bad_request(f"The multipart body is malformed: {error}.") from None
             for event in events.drain():
                 await reader.handle(event)
+            check_size()  # `operations` may have arrived with this chunk
     except ClientDisconnect:
         raise bad_request("The client disconnected before the body was complete.") from None
     if not events.ended:
@@ -191,9 +217,17 @@ class _Target:
 
 
 class _Reader:
-    def __init__(self, settings: Settings, spool: UploadSpool) -> None:
+    def __init__(
+        self, settings: Settings, spool: UploadSpool, larger: LargerFiles | None = None
+    ) -> None:
         self.settings = settings
         self.spool = spool
+        self.larger = larger
+        # Until `operations` says otherwise (LargerFiles): the transport's own limits.
+        self.file_limit = settings.max_file_bytes
+        self.file_setting = "max_file_bytes"
+        self.body_limit = settings.max_body_bytes
+        self.widest_body = larger.body_limit(settings) if larger else settings.max_body_bytes
         self.parts = 0
         self.operations: Any = None
         self.targets: dict[str, list[_Target]] | None = None
@@ -243,12 +277,12 @@ class _Reader:
                 )
         elif self._file is not None:
             await self._file.write(data)
-            if self._file.size > self.settings.max_file_bytes:
+            if self._file.size > self.file_limit:
                 raise too_large(
                     f"The file `{self._file.field_name}` ({self._file.filename}) is too large",
                     "FILE_TOO_LARGE",
-                    "max_file_bytes",
-                    self.settings.max_file_bytes,
+                    self.file_setting,
+                    self.file_limit,
                 )
 
     async def _end(self) -> None:
@@ -258,6 +292,10 @@ class _Reader:
             if self._field_name == "operations":
                 check_shape(value, self.settings)
                 self.operations = value
+                larger = self.larger
+                if larger is not None and larger.limit > self.file_limit and larger.applies(value):
+                    self.file_limit, self.file_setting = larger.limit, larger.setting
+                    self.body_limit = larger.body_limit(self.settings)
             else:
                 self.targets = self._resolve_map(value)
         elif self._file is not None:
@@ -295,6 +333,15 @@ class _Reader:
                 mapped[path] = name
                 targets.setdefault(name, []).append(_locate(self.operations, name, path))
         return targets
+
+    def body_too_large(self) -> RequestError:
+        limit = self.body_limit if self.operations is not None else self.widest_body
+        if limit == self.settings.max_body_bytes:
+            return _body_too_large(self.settings)
+        assert self.larger is not None
+        return too_large(
+            "The request body is too large", "BODY_TOO_LARGE", self.larger.setting, limit
+        )
 
     def finish(self) -> Any:
         if self.parts == 0:

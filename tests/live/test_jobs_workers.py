@@ -1,9 +1,9 @@
 """Bulk jobs scaled out: an API process and two `batchery worker` processes sharing PostgreSQL
-and Redis. The worker running a job is killed (SIGKILL) in the middle of it; the other takes the
-job over once the dead one's lease runs out and finishes it, with no record written twice and
-none lost, and each result line written once. The progress a worker process publishes reaches a
-watcher in another process (this test's, which submits as an API process does: JobsService with
-the shared queue, running nothing itself).
+and Redis. The job is submitted to the API (`POST /api/jobs`) and watched there
+(`GET /api/jobs/{id}/events`, SSE): the progress the worker processes publish reaches a client
+of the API process. The worker running the job is killed (SIGKILL) in the middle of it; the
+other takes the job over once the dead one's lease runs out and finishes it, with no record
+written twice and none lost, and each result line written once.
 
 Which worker runs the job is read from the job's row (`lease_owner` holds the worker's pid); the
 kill lands once the job's progress says records are committed and more remain, never after a
@@ -12,20 +12,20 @@ sleep.
 
 from __future__ import annotations
 
+import json
 import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import func, select
 
-from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.files import JobFiles
-from app.bulk.jobs.model import FileFormat, JobCounts, JobProgress, JobSpec, JobStatus
-from app.bulk.jobs.service import JobsService
-from app.bulk.model import Operation
+from app.bulk.jobs.model import FileFormat, JobCounts, JobStatus
+from app.db import jobs
 from app.db.engine import create_engine
 from app.db.reads import bakeries
 from tests.conftest import POSTGRES_UP, POSTGRES_URL
@@ -74,36 +74,35 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_exactly_once(
             "BATCHERY_JOBS_WORKER_CONCURRENCY": "1",
         }
         api = KillableServer(env).start()  # migrates the database before the workers start
-        workers = {}
+        workers: dict[int, KillableWorker] = {}
         engine = create_engine(url)
-        config = JobsConfig(
-            jobs_dir=tmp_path / "jobs",
-            broker_url=REDIS_URL,
-            key_prefix=key_prefix,
-            lease_seconds=LEASE_SECONDS,
-        )
-        service = JobsService(engine, config)  # enqueues; runs nothing
         try:
             for _ in range(2):
                 worker = KillableWorker(env).start()
                 workers[worker.pid] = worker
-            await service.start()
-            spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
-            job = await service.submit(spec, records(prefix), "key:live")
-            assert job.counts.total == RECORDS
+            async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+                submitted = await client.post(
+                    "/api/jobs",
+                    params={"entity": "bakeries", "operation": "CREATE"},
+                    headers={"Content-Type": "application/x-ndjson"},
+                    content=records(prefix),
+                )
+                assert submitted.status_code == 202, submitted.text
+                job_id = submitted.json()["id"]
 
-            seen: list[JobProgress] = []
-            killed: int | None = None
-            async for event in service.watch(job.id):
-                seen.append(event)
-                if killed is None and KILL_AFTER <= event.counts.processed < RECORDS:
-                    row = await service.get(job.id)
-                    assert row is not None and row.status is JobStatus.RUNNING
-                    killed = pid_of(row.lease_owner)
-                    workers[killed].kill()
-            assert killed is not None, f"the job ended before {KILL_AFTER} records: {seen[-1]}"
+                seen: list[dict] = []
+                killed: int | None = None
+                async for event in progress(client, job_id):
+                    seen.append(event)
+                    if killed is None and KILL_AFTER <= event["processed"] < RECORDS:
+                        row = await jobs.get_job(engine, job_id)
+                        assert row is not None and row.status is JobStatus.RUNNING
+                        killed = pid_of(row.lease_owner)
+                        workers[killed].kill()
+                assert killed is not None, f"the job ended before {KILL_AFTER} records: {seen}"
+                answered = (await client.get(f"/api/jobs/{job_id}")).json()
 
-            done = await service.get(job.id)
+            done = await jobs.get_job(engine, job_id)
             assert done is not None
             assert (done.status, done.counts) == (
                 JobStatus.COMPLETED,
@@ -113,11 +112,12 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_exactly_once(
             (survivor,) = (pid for pid in workers if pid != killed)
             assert pid_of(done.lease_owner) == survivor  # the one that finished it
 
-            # The watcher's events came from the worker processes, in order, to the final row.
-            processed = [event.counts.processed for event in seen]
+            # The API's client saw the workers' progress in order, to the final row.
+            processed = [event["processed"] for event in seen]
             assert processed == sorted(processed)
             assert any(0 < count < RECORDS for count in processed)
-            assert seen[-1].final and seen[-1].counts == done.counts
+            assert seen[-1]["final"] and seen[-1]["status"] == "COMPLETED"
+            assert seen[-1]["processed"] == answered["processed"] == RECORDS
 
             async with engine.connect() as conn:
                 written, distinct = (
@@ -129,16 +129,30 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_exactly_once(
                 ).one()
             assert (written, distinct) == (RECORDS, RECORDS)
 
-            results = JobFiles.of(config.jobs_dir, job.id, FileFormat.JSONL).results
+            results = JobFiles.of(tmp_path / "jobs", job_id, FileFormat.JSONL).results
             lines = [orjson.loads(line)["line"] for line in results.read_bytes().splitlines()]
             assert sorted(lines) == list(range(1, RECORDS + 1))
 
             # The survivor stops cleanly on SIGTERM.
-            workers[survivor].process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-            assert workers[survivor].process.wait(timeout=30) == 0  # type: ignore[union-attr]
+            survivor_process = workers[survivor].process
+            assert survivor_process is not None
+            survivor_process.send_signal(signal.SIGTERM)
+            assert survivor_process.wait(timeout=30) == 0
         finally:
-            await service.stop()
             for worker in workers.values():
                 worker.kill()
             api.kill()
             await engine.dispose()
+
+
+async def progress(client: httpx.AsyncClient, job_id: str) -> AsyncIterator[dict]:
+    """The job's SSE progress events from the API, each as soon as it arrives."""
+    async with client.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        assert response.status_code == 200
+        data: list[str] = []
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif not line and data:
+                yield json.loads("\n".join(data))
+                data = []

@@ -33,6 +33,7 @@ from app.bulk.jobs.files import FileTooLarge, JobFiles, store_input
 from app.bulk.jobs.model import Job, JobProgress, JobSpec, JobStatus
 from app.bulk.jobs.progress import MemoryBus, ProgressBus, RedisBus
 from app.bulk.jobs.records import EXTRA_COLUMNS
+from app.bulk.jobs.runner import report_never_run
 from app.bulk.jobs.watch import JobNotFound, progress_of, watch
 from app.bulk.jobs.worker import Execute, JobWorker
 from app.db import jobs as rows
@@ -205,6 +206,12 @@ class JobsService:
         """CREATED: CANCELED at once; RUNNING: CANCELING, its worker stops between chunks.
         A final job is left alone. None when there is no such job."""
         job = await rows.request_cancel(self.engine, job_id)
+        if job is not None and job.status is JobStatus.CANCELED and job.started_at is None:
+            # No worker will ever take it: its results and unprocessed files are written here.
+            try:
+                await report_never_run(self.config.jobs_dir, job)
+            except (OSError, ValueError):
+                logger.exception("job %s: canceled, but its files could not be written", job.id)
         if job is not None:
             # Watchers learn of it now, not at the runner's next chunk.
             with contextlib.suppress(Exception):

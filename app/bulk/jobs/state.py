@@ -155,6 +155,8 @@ async def report_never_run(jobs_dir: Path, job: Job) -> None:
     error = RecordError(ErrorCode.NOT_PROCESSED, "not processed: the job was canceled")
 
     def write() -> None:
+        if run.results.files.results.exists():  # reported already (a second cancel)
+            return
         run.open()
         run.results.not_processed(run.rows(safe=True), error, fsync=False)
 

@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio
 
 from app.main import create_app
+from app.persisted import sha256_id
 from app.settings import SettingsError
 from schema.execution import Executor
 from tests.helpers import without_cost
@@ -227,3 +228,23 @@ def test_a_manifest_whose_ids_are_not_its_documents_hashes_stops_the_start(tmp_p
     )
     with pytest.raises(SettingsError, match=r"BATCHERY_TRUSTED_DOCUMENTS_MANIFEST.*SHA-256"):
         create_app(settings.replace(trusted_documents_manifest=str(path)))
+
+
+PROGRESS = 'subscription { bulkJobProgress(id: "0") { processed final } }'
+
+
+async def test_a_persisted_subscription_over_sse_is_resolved_before_it_starts(app_client):
+    stream = {"Accept": "text/event-stream"}
+    async with app_client(max_operation_cost=1) as client:
+        await client.app.state.documents.put(sha256_id(PROGRESS), PROGRESS)
+        known = await client.post(
+            "/graphql", json={"documentId": sha256_id(PROGRESS)}, headers=stream
+        )
+        unknown = await client.post(
+            "/graphql", json={"documentId": "sha256:" + "e" * 64}, headers=stream
+        )
+    # The stored text was costed (and refused for it), so it was found and used.
+    assert known.status_code == 400
+    assert known.json()["errors"][0]["extensions"]["setting"] == "BATCHERY_MAX_OPERATION_COST"
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["message"].startswith("PersistedQueryNotFound")

@@ -24,7 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.main import create_app
 from schema.execution import Executor
+from tests.app.http import forms
 from tests.helpers import without_cost
+from tests.images import png
 
 JSONL = "application/jsonl"
 ORDERS = "query($id: ID!) { bakery(id: $id) { id } }"
@@ -299,3 +301,26 @@ def _block_entry(block: str, accept: str) -> dict | None:
         return orjson.loads(block.split("\n", 1)[1].removeprefix("data: "))
     _, _, payload = block.partition("\r\n\r\n")  # the opening `---` and `--` hold none
     return orjson.loads(payload) if payload else None
+
+
+async def test_a_streamed_multipart_batch_reads_its_files_then_removes_them(app_client, tmp_path):
+    spool = tmp_path / "spool"
+    query = 'mutation($f: Upload!) { uploadOrderPhoto(orderId: "1", file: $f) { size } }'
+    small, large = png(b"a"), png(b"b" * 10)
+    async with app_client(upload_spool_dir=str(spool), upload_spool_bytes=0) as client:
+        response = await client.post(
+            "/graphql",
+            headers=forms.headers(Accept=JSONL),
+            content=forms.body(
+                forms.field(
+                    "operations", {"query": query, "variables": [{"f": None}, {"f": None}]}
+                ),
+                forms.field("map", {"a": ["variables.0.f"], "b": ["variables.1.f"]}),
+                forms.file("a", small, "a.png", "image/png"),
+                forms.file("b", large, "b.png", "image/png"),
+            ),
+        )
+    assert response.headers["content-type"].startswith(JSONL)
+    sizes = {e["variableIndex"]: e["data"]["uploadOrderPhoto"]["size"] for e in lines(response)}
+    assert sizes == {0: len(small), 1: len(large)}
+    assert [p for p in spool.rglob("part-*")] == []

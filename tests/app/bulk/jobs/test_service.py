@@ -143,6 +143,15 @@ async def test_a_waiting_job_canceled_is_final_at_once_and_its_watchers_told(idl
     last = await anext(watching)
     assert last.final and last.status is JobStatus.CANCELED
     assert await idle.cancel("0" * 32) is None
+    # What a download of it gives: every record NOT_PROCESSED, and the file to send again.
+    files = JobFiles.of(idle.config.jobs_dir, job.id, job.spec.file_format)
+    assert files.unprocessed.read_bytes() == jsonl(3)
+    results = [orjson.loads(line) for line in files.results.read_bytes().splitlines()]
+    assert [(r["line"], r["errors"][0]["code"]) for r in results] == [
+        (1, "NOT_PROCESSED"), (2, "NOT_PROCESSED"), (3, "NOT_PROCESSED"),
+    ]  # fmt: skip
+    assert await idle.cancel(job.id) == canceled
+    assert files.unprocessed.read_bytes() == jsonl(3)
 
 
 @pytest.mark.parametrize(
