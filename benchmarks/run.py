@@ -7,7 +7,7 @@ SQLite and on PostgreSQL.
 Every setting is an environment variable (see docs/performance.md): BENCH_QUICK, BENCH_SECONDS,
 BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_SCENARIOS, BENCH_SERVERS, BENCH_SEED,
 BENCH_UPLOADS, BENCH_UPLOAD_MIB, BENCH_PIN, BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_LOAD,
-BENCH_OUTPUT, BENCH_KEEP, BENCH_BACKENDS, BENCH_POSTGRES_URL.
+BENCH_OUTPUT, BENCH_KEEP, BENCH_BACKENDS, BENCH_POSTGRES_URL, BENCH_SCALE_WORKERS.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from app.db.seed import SeedSize
 from benchmarks.backends import BACKENDS, DEFAULT_POSTGRES_URL, LABELS, database, reachable, seeded
 from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
 from benchmarks.report import Row, Run, markdown, target_values
+from benchmarks.scale import ScaleRow, run_scale
+from benchmarks.scale import markdown as scale_markdown
 from benchmarks.scenarios import Request, Scenario, all_scenarios
 from benchmarks.servers import ROOT, Server, make_servers
 
@@ -58,11 +60,12 @@ class Config:
     keep: bool
     backends: list[str]
     postgres_url: str
+    scale_workers: list[int]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         quick = env.get("BENCH_QUICK", "") not in ("", "0")
-        names = [s.name for s in all_scenarios()]
+        names = [s.name for s in all_scenarios()] + ["scale"]
         scenarios = _list(env.get("BENCH_SCENARIOS"), names)
         servers = _list(env.get("BENCH_SERVERS"), SERVERS)
         bakeries, _, orders = env.get("BENCH_SEED", "50x200").partition("x")
@@ -87,6 +90,7 @@ class Config:
             postgres_url=env.get("BENCH_POSTGRES_URL")
             or env.get("BATCHERY_TEST_POSTGRES_URL")
             or DEFAULT_POSTGRES_URL,
+            scale_workers=[int(n) for n in env.get("BENCH_SCALE_WORKERS", "1,2").split(",")],
         )
 
 
@@ -111,6 +115,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
     results: dict[str, dict[tuple[str, str], Row]] = {}
+    scaled: list[ScaleRow] = []
     try:
         for backend in config.backends:
             if backend == "postgresql" and not reachable(config.postgres_url):
@@ -118,6 +123,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
                 continue
             with database(backend, workdir, config.postgres_url) as url:
                 results[backend] = run_backend(backend, url, config, workdir)
+                if backend == "postgresql" and "scale" in config.scenarios:
+                    scaled = run_scale(url, config, workdir)
         load_after = os.getloadavg()
         header = _header(config, started, load_before, load_after)
         sections = [
@@ -125,9 +132,13 @@ def main(env: Mapping[str, str] | None = None) -> int:
             + markdown(rows, _scenarios(config, backend), config.servers, backend)
             for backend, rows in results.items()
         ]
+        if scaled:
+            sections.append(
+                "### Scale: Batchery workers on PostgreSQL\n\n" + scale_markdown(scaled)
+            )
         text = header + "\n\n" + "\n\n".join(sections)
         print("\n" + text)
-        _write(config.output, started, header, text, results)
+        _write(config.output, started, header, text, results, scaled)
         return 0
     finally:
         if config.keep:
@@ -138,7 +149,11 @@ def main(env: Mapping[str, str] | None = None) -> int:
 
 def _scenarios(config: Config, backend: str) -> list[str]:
     """PostgreSQL runs the query scenarios; the others measure the transport, not the database."""
-    return [s for s in config.scenarios if backend == "sqlite" or s in POSTGRES_SCENARIOS]
+    return [
+        s
+        for s in config.scenarios
+        if s != "scale" and (backend == "sqlite" or s in POSTGRES_SCENARIOS)
+    ]
 
 
 def run_backend(
@@ -391,6 +406,7 @@ def _write(
     header: str,
     text: str,
     results: dict[str, dict[tuple[str, str], Row]],
+    scaled: list[ScaleRow],
 ) -> None:
     stamp = f"{started:%Y%m%d-%H%M%S}"
     (output / f"bench-{stamp}.md").write_text(text + "\n")
@@ -403,6 +419,7 @@ def _write(
             for row in rows.values()
         ],
         "targets": {backend: target_values(rows, backend) for backend, rows in results.items()},
+        "scale": [asdict(row) for row in scaled],
     }
     (output / "latest.json").write_text(json.dumps(data, indent=2, default=str))
     print(f"\nbench: results written to {output / 'latest.md'} and {output / 'latest.json'}")

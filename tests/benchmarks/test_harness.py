@@ -72,8 +72,9 @@ def test_on_postgresql_the_floor_reads_through_asyncpg_and_the_database_is_dropp
         tmp_path,
         BENCH_BACKENDS="postgresql",
         BENCH_SERVERS="batchery,floor",
-        BENCH_SCENARIOS="small,deep,batch20",
+        BENCH_SCENARIOS="small,deep,batch20,scale",
         BENCH_POSTGRES_URL=POSTGRES_URL,
+        BENCH_SCALE_WORKERS="1,2",
     )
     rows = {(row["scenario"], row["server"]): row for row in results["rows"]}
     # Only the query scenarios run on PostgreSQL; both servers answer them with the same SQL
@@ -87,7 +88,15 @@ def test_on_postgresql_the_floor_reads_through_asyncpg_and_the_database_is_dropp
     assert rows[("deep", "batchery")]["sql_per_request"] == 4
     assert "answer" not in results["stdout"]  # "WARNING: the servers answer ... differently"
     assert "big CPU" in results["targets"]["postgresql"]
-    assert "### PostgreSQL" in (tmp_path / "latest.md").read_text()
+    table = (tmp_path / "latest.md").read_text()
+    assert "### PostgreSQL" in table
+    # The scale scenario: `batchery serve --workers 1` and `--workers 2` under small and big.
+    scale = {(row["scenario"], row["workers"]): row for row in results["scale"]}
+    assert set(scale) == {(s, n) for s in ("small", "big") for n in (1, 2)}
+    assert all(row["runs"][0]["requests"] > 0 for row in scale.values())
+    assert all(row["runs"][0]["batchery_cpu"] > 0 for row in scale.values())
+    assert scale[("big", 2)]["connections"] == 2 * scale[("big", 1)]["connections"]
+    assert "### Scale: Batchery workers on PostgreSQL" in table
 
     async def bench_databases() -> list[str]:
         admin = await asyncpg.connect(plain_dsn(POSTGRES_URL))
