@@ -1,4 +1,5 @@
-"""`make bench`: Batchery, stock Strawberry and the no-GraphQL floor, under the same load.
+"""`make bench`: Batchery, stock Strawberry and the no-GraphQL floor, under the same load, on
+SQLite and on PostgreSQL.
 
     make bench                      # the full run (several minutes)
     make bench BENCH_QUICK=1        # a smoke run, under two minutes
@@ -6,7 +7,7 @@
 Every setting is an environment variable (see docs/performance.md): BENCH_QUICK, BENCH_SECONDS,
 BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_SCENARIOS, BENCH_SERVERS, BENCH_SEED,
 BENCH_UPLOADS, BENCH_UPLOAD_MIB, BENCH_PIN, BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_LOAD,
-BENCH_OUTPUT, BENCH_KEEP.
+BENCH_OUTPUT, BENCH_KEEP, BENCH_BACKENDS, BENCH_POSTGRES_URL, BENCH_SCALE_WORKERS.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from pathlib import Path
 import httpx
 import orjson
 
-from app.db.engine import create_engine
-from app.db.migrate import upgrade
-from app.db.seed import SeedSize, seed
+from app.db.seed import SeedSize
+from benchmarks.backends import BACKENDS, DEFAULT_POSTGRES_URL, LABELS, database, reachable, seeded
 from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
 from benchmarks.report import Row, Run, markdown, target_values
+from benchmarks.scale import ScaleRow, run_scale
+from benchmarks.scale import markdown as scale_markdown
 from benchmarks.scenarios import Request, Scenario, all_scenarios
 from benchmarks.servers import ROOT, Server, make_servers
 
 SERVERS = ["batchery", "baseline", "floor"]
+POSTGRES_SCENARIOS = ("hello", "small", "big", "deep")
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,14 @@ class Config:
     load: str  # "wrk" or "python"
     output: Path
     keep: bool
+    backends: list[str]
+    postgres_url: str
+    scale_workers: list[int]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         quick = env.get("BENCH_QUICK", "") not in ("", "0")
-        names = [s.name for s in all_scenarios()]
+        names = [s.name for s in all_scenarios()] + ["scale"]
         scenarios = _list(env.get("BENCH_SCENARIOS"), names)
         servers = _list(env.get("BENCH_SERVERS"), SERVERS)
         bakeries, _, orders = env.get("BENCH_SEED", "50x200").partition("x")
@@ -80,6 +86,11 @@ class Config:
             load=load,
             output=Path(env.get("BENCH_OUTPUT", str(ROOT / "benchmarks" / "results"))),
             keep=env.get("BENCH_KEEP", "") not in ("", "0"),
+            backends=_list(env.get("BENCH_BACKENDS"), BACKENDS),
+            postgres_url=env.get("BENCH_POSTGRES_URL")
+            or env.get("BATCHERY_TEST_POSTGRES_URL")
+            or DEFAULT_POSTGRES_URL,
+            scale_workers=[int(n) for n in env.get("BENCH_SCALE_WORKERS", "1,2").split(",")],
         )
 
 
@@ -101,19 +112,70 @@ def main(env: Mapping[str, str] | None = None) -> int:
         print("bench: wrk not found; using the Python load generator (lower, noisier numbers)")
     workdir = Path(tempfile.mkdtemp(prefix="batchery-bench-"))
     config.output.mkdir(parents=True, exist_ok=True)
-    scenarios = [s for s in all_scenarios(config.upload_mib) if s.name in config.scenarios]
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
+    results: dict[str, dict[tuple[str, str], Row]] = {}
+    scaled: list[ScaleRow] = []
+    try:
+        for backend in config.backends:
+            if backend == "postgresql" and not reachable(config.postgres_url):
+                print(f"bench: postgresql skipped, nothing answers at {config.postgres_url}")
+                continue
+            with database(backend, workdir, config.postgres_url) as url:
+                results[backend] = run_backend(backend, url, config, workdir)
+                if backend == "postgresql" and "scale" in config.scenarios:
+                    scaled = run_scale(url, config, workdir)
+        load_after = os.getloadavg()
+        header = _header(config, started, load_before, load_after)
+        sections = [
+            f"### {LABELS[backend]}\n\n"
+            + markdown(rows, _scenarios(config, backend), config.servers, backend)
+            for backend, rows in results.items()
+        ]
+        if scaled:
+            sections.append(
+                "### Scale: Batchery workers on PostgreSQL\n\n" + scale_markdown(scaled)
+            )
+        text = header + "\n\n" + "\n\n".join(sections)
+        print("\n" + text)
+        _write(config.output, started, header, text, results, scaled)
+        return 0
+    finally:
+        if config.keep:
+            print(f"bench: kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _scenarios(config: Config, backend: str) -> list[str]:
+    """PostgreSQL runs the query scenarios; the others measure the transport, not the database."""
+    return [
+        s
+        for s in config.scenarios
+        if s != "scale" and (backend == "sqlite" or s in POSTGRES_SCENARIOS)
+    ]
+
+
+def run_backend(
+    backend: str, url: str, config: Config, workdir: Path
+) -> dict[tuple[str, str], Row]:
+    """Seed the database, start the servers on it, verify and measure every scenario."""
+    names = _scenarios(config, backend)
+    scenarios = [s for s in all_scenarios(config.upload_mib) if s.name in names]
+    size = config.seed
+    print(f"bench: {backend}: seeding {size.bakeries} bakeries x {size.orders_per_bakery} orders")
+    asyncio.run(seeded(url, size))
+    logs = workdir / backend
+    logs.mkdir(parents=True, exist_ok=True)
+    database_url = "" if backend == "sqlite" else url
     servers = {
         name: server
-        for name, server in make_servers(workdir / "data", workdir, config.server_cpu).items()
+        for name, server in make_servers(
+            workdir / "data", logs, config.server_cpu, database_url
+        ).items()
         if name in config.servers
     }
     try:
-        size = config.seed
-        print(f"bench: seeding {size.bakeries} bakeries x {size.orders_per_bakery} orders")
-        (workdir / "data").mkdir(parents=True, exist_ok=True)
-        asyncio.run(_seed(workdir / "data", config.seed))
         for server in servers.values():
             server.start()
         rows = verify(servers, scenarios)
@@ -127,32 +189,15 @@ def main(env: Mapping[str, str] | None = None) -> int:
                     run = measure(servers[name], scenario, config, workdir, warm=round_index == 0)
                     row.runs.append(run)
                     print(
-                        f"bench: round {round_index + 1}/{config.rounds} {scenario.name:10} "
-                        f"{name:8} {run.rps:9.1f} req/s  {run.cpu_ms:7.2f} CPU ms/req"
+                        f"bench: {backend} round {round_index + 1}/{config.rounds} "
+                        f"{scenario.name:10} {name:8} {run.rps:9.1f} req/s  "
+                        f"{run.cpu_ms:7.2f} CPU ms/req"
                         + (f"  {run.failures} failed" if run.failures else "")
                     )
-        load_after = os.getloadavg()
-        table = markdown(rows, [s.name for s in scenarios], list(servers))
-        header = _header(config, started, load_before, load_after)
-        print("\n" + header + "\n\n" + table)
-        _write(config.output, started, header, table, rows)
-        return 0
+        return rows
     finally:
         for server in servers.values():
             server.stop()
-        if config.keep:
-            print(f"bench: kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-async def _seed(data_dir: Path, size: SeedSize) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}")
-    try:
-        await upgrade(engine)  # as `batchery seed` does
-        await seed(engine, size)
-    finally:
-        await engine.dispose()
 
 
 def _rotated(names: list[str], by: int) -> list[str]:
@@ -187,12 +232,20 @@ def verify(servers: dict[str, Server], scenarios: list[Scenario]) -> dict[tuple[
                 and scenario.kind != "upload"
                 and not scenario.name.startswith("multi")
             ):
-                answers[name] = orjson.dumps(orjson.loads(body))
+                answers[name] = _data(body)
         if len(set(answers.values())) > 1:
             print(
                 f"bench: WARNING: the servers answer {scenario.name} differently: {sorted(answers)}"
             )
     return rows
+
+
+def _data(body: bytes) -> bytes:
+    """The `data` of an answer (of each, for a batch): Batchery adds `extensions` (the cost)."""
+    payload = orjson.loads(body)
+    if isinstance(payload, list):
+        return orjson.dumps([answer.get("data") for answer in payload])
+    return orjson.dumps(payload.get("data"))
 
 
 def _send_once(server: Server, scenario: Scenario) -> tuple[int, bytes]:
@@ -339,7 +392,8 @@ def _header(
         f"Measured {started:%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, {os.cpu_count()} CPUs, "
         f"{pinning}; {config.load}, {config.connections} connections, "
         f"{config.rounds} round(s) of {config.seconds:g}s per scenario and server (medians); "
-        f"{config.seed.bakeries} bakeries x {config.seed.orders_per_bakery} orders on SQLite. "
+        f"{config.seed.bakeries} bakeries x {config.seed.orders_per_bakery} orders on "
+        f"{' and '.join(LABELS[b] for b in config.backends)}. "
         f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
         "(anything well above 1 means other work shared the machine: compare ratios, not "
         "absolute numbers)."
@@ -350,17 +404,22 @@ def _write(
     output: Path,
     started: datetime.datetime,
     header: str,
-    table: str,
-    rows: dict[tuple[str, str], Row],
+    text: str,
+    results: dict[str, dict[tuple[str, str], Row]],
+    scaled: list[ScaleRow],
 ) -> None:
     stamp = f"{started:%Y%m%d-%H%M%S}"
-    text = header + "\n\n" + table + "\n"
-    (output / f"bench-{stamp}.md").write_text(text)
-    (output / "latest.md").write_text(text)
+    (output / f"bench-{stamp}.md").write_text(text + "\n")
+    (output / "latest.md").write_text(text + "\n")
     data = {
         "header": header,
-        "rows": [asdict(row) for row in rows.values()],
-        "targets": target_values(rows),
+        "rows": [
+            {"backend": backend, **asdict(row)}
+            for backend, rows in results.items()
+            for row in rows.values()
+        ],
+        "targets": {backend: target_values(rows, backend) for backend, rows in results.items()},
+        "scale": [asdict(row) for row in scaled],
     }
     (output / "latest.json").write_text(json.dumps(data, indent=2, default=str))
     print(f"\nbench: results written to {output / 'latest.md'} and {output / 'latest.json'}")

@@ -147,10 +147,13 @@ class Server:
         return float(httpx.get(self.url + "/bench/stats", timeout=10).json()["requests"])
 
 
-def make_servers(data_dir: Path, logs: Path, cpu: int | None) -> dict[str, Server]:
+def make_servers(
+    data_dir: Path, logs: Path, cpu: int | None, database_url: str = ""
+) -> dict[str, Server]:
     python = sys.executable
     common = {
         "BATCHERY_DATA_DIR": str(data_dir),
+        "BATCHERY_DATABASE_URL": database_url,  # "": the SQLite file in the data directory
         "BATCHERY_LOG_LEVEL": "warning",
         # The 100 MiB upload scenario is over the contract's default limits on purpose.
         "BATCHERY_MAX_FILE_BYTES": str(128 * 1024 * 1024),

@@ -74,8 +74,10 @@ then reload this page.</p>
 """
 
 # Queries and mutations go through GraphiQL's own fetcher; subscriptions through this one, as
-# GraphQL over SSE (app/http/sse.py): the vendored bundle has no graphql-ws client, and SSE needs
-# none (fetch streams the response). The headers editor's headers (a key) go with both.
+# GraphQL over SSE (app/http/sse.py). The bundle (graphiql 3.8.3) does carry a graphql-ws client
+# (`subscriptionUrl`), but over SSE a subscription is one more HTTP request: the headers editor's
+# headers (a key) go with it exactly as with a query, the same CORS and proxies apply, and the
+# fetcher is small enough to be tested on its own (node, tests/live/test_subscriptions.py).
 FETCHER = (Path(__file__).parent / "graphiql_fetcher.js").read_text()
 
 STATIC_PATH = "/graphiql-static"

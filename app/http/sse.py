@@ -12,14 +12,18 @@ it ends the subscription (sse-starlette watches for the disconnect and cancels t
 closes the resolver's generator). A subscription refused before it starts (document limits,
 validation, scopes, cost, rate limit) is not a stream: it gets the ordinary JSON error response
 with its status (400, 401, 403, 429), so `curl` shows why. Comments (`: ping`) keep proxies from
-closing a quiet stream.
+closing a quiet stream. When the server shuts down, every stream ends at once as a complete
+response (`event_stream`), so clients see a clean end and reconnect elsewhere.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import orjson
 from graphql import ExecutionResult
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -35,7 +39,10 @@ from schema.context import Context
 from schema.subscriptions import Refused
 
 EVENT_STREAM = "text/event-stream"
+# How long a stream may take to end once the server shuts down (it ends at once: see until_set).
+SHUTDOWN_GRACE_SECONDS = 2.0
 PING_SECONDS = 15
+T = TypeVar("T")
 STATUS_OF_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "THROTTLED": 429}
 
 
@@ -101,9 +108,58 @@ def json_data(value: Any) -> str:
 
 
 def event_stream(events: AsyncIterator[ServerSentEvent]) -> Response:
-    """The response streaming `events`; the client's disconnect cancels (and closes) them."""
+    """The response streaming `events`; the client's disconnect cancels (and closes) them. When
+    the server shuts down, the stream ends cleanly at once (the client reconnects to another
+    process) instead of being cut off mid-response when the shutdown grace runs out."""
+    shutdown = anyio.Event()
     return EventSourceResponse(
-        events,
+        until_set(events, shutdown),
         ping=PING_SECONDS,
         headers={"Cache-Control": "no-cache"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
     )
+
+
+async def until_set(events: AsyncIterator[T], stop: anyio.Event) -> AsyncIterator[T]:
+    """`events` until they end or `stop` is set, whichever comes first.
+
+    `events` is iterated, and closed, by one task of its own, so a generator that holds a
+    context across its yields (a subscription to the progress bus) enters and leaves it in the
+    same task, whoever stops it and when."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=1)
+
+    async def produce() -> None:
+        failure: BaseException | None = None
+        try:
+            async for event in events:
+                await queue.put((False, event))
+        except Exception as error:  # handed to the reader, raised there
+            failure = error
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await queue.put((True, failure))
+
+    producer = asyncio.create_task(produce())
+    stopped = asyncio.ensure_future(stop.wait())
+    getter: asyncio.Future[tuple[bool, Any]] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                return  # the server is shutting down: end the stream cleanly now
+            ended, value = getter.result()
+            if ended:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        for future in (getter, stopped, producer):
+            if future is not None:
+                future.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer

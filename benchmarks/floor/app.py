@@ -1,8 +1,10 @@
 """The floor: the benchmark's operations answered with no GraphQL at all.
 
 A request's `query` is looked up in a table of the benchmark's own queries; the handler runs the
-same statements as the GraphQL servers (through `app.db.reads.Reader`) and builds the response
-with dicts and orjson. Whatever a GraphQL server spends above this is the price of GraphQL.
+same statements as the GraphQL servers and builds the response with dicts and orjson. Whatever a
+GraphQL server spends above this is the price of GraphQL. On SQLite the statements go through
+`app.db.reads.Reader`, as Batchery's do; on PostgreSQL through asyncpg directly
+(`benchmarks/floor/pg.py`): the same SQL text, without SQLAlchemy.
 
     uvicorn benchmarks.floor.app:app
 """
@@ -10,7 +12,8 @@ with dicts and orjson. Whatever a GraphQL server spends above this is the price 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -31,30 +34,37 @@ from benchmarks.common import (
     stats_endpoint,
     store_upload,
 )
+from benchmarks.floor.pg import asyncpg_reader
 
 _state: dict[str, Resources] = {}
 
-Handler = Callable[[Resources, dict[str, Any]], Awaitable[dict[str, Any]]]
+_reader: dict[str, Any] = {}  # "reader": a Reader (SQLite) or an AsyncpgReader (PostgreSQL)
+
+Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def columns(rows: Sequence[Any], *names: str) -> Iterator[tuple[Any, ...]]:
     """Rows as tuples of the named columns: attribute access on a SQLAlchemy Row costs ~0.5 us
-    per column, so hand-written code that cares unpacks tuples (Batchery does the same)."""
+    per column, so hand-written code that cares unpacks tuples (Batchery does the same). Works on
+    SQLAlchemy rows and asyncpg records alike."""
     if not rows:
         return iter(())
-    fields = rows[0]._fields
+    first = rows[0]
+    fields = list(first._fields if hasattr(first, "_fields") else first.keys())
+    if len(names) == 1:  # itemgetter of one index gives the value, not a 1-tuple
+        index = fields.index(names[0])
+        return ((row[index],) for row in rows)
     return map(itemgetter(*(fields.index(name) for name in names)), rows)
 
 
-async def hello(resources: Resources, variables: dict[str, Any]) -> dict[str, Any]:
+async def hello(reader: Any, variables: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"__typename": "Query"}}
 
 
 def bakeries_with_orders(first: int, limit: int) -> Handler:
     """`bakeries(first) { name orders(limitTo) { id writtenPhrase } }`: two statements."""
 
-    async def handle(resources: Resources, variables: dict[str, Any]) -> dict[str, Any]:
-        reader = resources.reader
+    async def handle(reader: Any, variables: dict[str, Any]) -> dict[str, Any]:
         bakeries = list(columns(await reader.bakeries(None, first), "id", "name"))
         orders = await reader.newest_orders([pk for pk, _ in bakeries], limit)
         by_bakery: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -71,20 +81,20 @@ def bakeries_with_orders(first: int, limit: int) -> Handler:
     return handle
 
 
-async def deep(resources: Resources, variables: dict[str, Any]) -> dict[str, Any]:
+async def deep(reader: Any, variables: dict[str, Any]) -> dict[str, Any]:
     """`bakeries { suppliers { bakeries { orders { id } } } }`: four statements."""
-    reader = resources.reader
-    bakeries = await reader.bakeries(None, 100)
-    links = await reader.suppliers_of_bakeries([b.id for b in bakeries])
+    bakery_ids = [pk for (pk,) in columns(await reader.bakeries(None, 100), "id")]
+    links = await reader.suppliers_of_bakeries(bakery_ids)
     suppliers_of: dict[int, list[int]] = defaultdict(list)
-    for link in links:
-        suppliers_of[link.bakery_id].append(link.id)
-    supplier_ids = sorted({link.id for link in links})
+    for bakery_pk, supplier_pk in columns(links, "bakery_id", "id"):
+        suppliers_of[bakery_pk].append(supplier_pk)
+    supplier_ids = sorted({s for ids in suppliers_of.values() for s in ids})
     members = await reader.bakeries_of_suppliers(supplier_ids)
     bakeries_of: dict[int, list[int]] = defaultdict(list)
-    for member in members:
-        bakeries_of[member.supplier_id].append(member.id)
-    orders = await reader.newest_orders(sorted({m.id for m in members}), 15)
+    for supplier_pk, bakery_pk in columns(members, "supplier_id", "id"):
+        bakeries_of[supplier_pk].append(bakery_pk)
+    member_ids = sorted({b for ids in bakeries_of.values() for b in ids})
+    orders = await reader.newest_orders(member_ids, 15)
     orders_of: dict[int, list[dict[str, str]]] = defaultdict(list)
     for pk, bakery_pk in columns(orders, "id", "bakery_id"):
         orders_of[bakery_pk].append({"id": str(pk)})
@@ -95,7 +105,7 @@ async def deep(resources: Resources, variables: dict[str, Any]) -> dict[str, Any
     return {
         "data": {
             "bakeries": [
-                {"suppliers": [supplier_json[s] for s in suppliers_of[b.id]]} for b in bakeries
+                {"suppliers": [supplier_json[s] for s in suppliers_of[b]]} for b in bakery_ids
             ]
         }
     }
@@ -109,10 +119,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def run(resources: Resources, operation: Any) -> dict[str, Any]:
+async def run(operation: Any) -> dict[str, Any]:
     if not isinstance(operation, dict) or operation.get("query") not in HANDLERS:
         return {"errors": [{"message": "the floor only knows the benchmark's queries"}]}
-    return await HANDLERS[operation["query"]](resources, operation.get("variables") or {})
+    return await HANDLERS[operation["query"]](_reader["reader"], operation.get("variables") or {})
 
 
 async def upload(resources: Resources, file: UploadFile) -> dict[str, Any]:
@@ -152,10 +162,28 @@ async def graphql(request: Request) -> Response:
         return Response(orjson.dumps(body), media_type="application/json")
     payload = orjson.loads(await request.body())
     if isinstance(payload, list):
-        body = [await run(resources, operation) for operation in payload]
+        body = [await run(operation) for operation in payload]
     else:
-        body = await run(resources, payload)
+        body = await run(payload)
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def floor_lifespan(state: dict[str, Resources]) -> Callable[[Starlette], Any]:
+    resources_lifespan = lifespan(state)
+
+    @asynccontextmanager
+    async def run(app: Starlette) -> AsyncIterator[None]:
+        async with resources_lifespan(app):
+            resources = state["resources"]
+            if resources.engine.dialect.name != "postgresql":
+                _reader["reader"] = resources.reader
+                yield
+                return
+            async with asyncpg_reader(resources) as reader:
+                _reader["reader"] = reader
+                yield
+
+    return run
 
 
 app = Starlette(
@@ -164,6 +192,6 @@ app = Starlette(
         Route("/healthz", healthz),
         Route("/bench/stats", stats_endpoint(_state)),
     ],
-    lifespan=lifespan(_state),
+    lifespan=floor_lifespan(_state),
     middleware=[Middleware(CountRequests, state=_state)],
 )

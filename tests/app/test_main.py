@@ -97,3 +97,47 @@ async def test_the_bare_address_leads_to_graphql(client):
     response = await client.get("/")
     assert response.status_code == 307
     assert response.headers["location"] == "/graphql"
+
+
+async def test_jobs_run_in_the_process_and_a_stop_hands_a_running_one_back(app_client, engine):
+    """Embedded jobs: the app's lifespan starts them; when it ends (SIGTERM), a job still
+    running stops and gives its lease back at once, and the next start resumes and ends it."""
+    from app.bulk.jobs.model import FileFormat, JobSpec, JobStatus
+    from app.bulk.model import Operation
+    from app.db import jobs as rows
+    from app.db.models import utcnow
+
+    records = 20_000
+    spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
+
+    async def lines():
+        for start in range(0, records, 1000):
+            yield b"".join(
+                b'{"name": "Drain %d", "region": "CENTRAL", "externalId": "drain-%d"}\n' % (n, n)
+                for n in range(start, start + 1000)
+            )
+
+    async with app_client(jobs_lease_seconds=3600, jobs_max_chunk_records=50) as client:
+        jobs = client.app.state.jobs
+        job = await jobs.submit(spec, lines(), "key:drain")
+        async for event in jobs.watch(job.id):
+            if event.counts.processed > 0:
+                break  # running, committed chunks behind it, many ahead
+    handed_back = await rows.get_job(engine, job.id)
+    assert handed_back is not None and handed_back.status is JobStatus.RUNNING
+    assert 0 < handed_back.counts.processed < records
+    # Its hour-long lease ended with the app, not an hour later.
+    assert handed_back.lease_expires_at is not None and handed_back.lease_expires_at <= utcnow()
+
+    async with app_client(jobs_lease_seconds=3600) as client:
+        final = [event async for event in client.app.state.jobs.watch(job.id)][-1]
+    assert final.status is JobStatus.COMPLETED
+    assert final.counts.succeeded == records
+    async with engine.connect() as conn:
+        written = await conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT external_id) FROM bakeries "
+                "WHERE external_id LIKE 'drain-%'"
+            )
+        )
+        assert tuple(written.one()) == (records, records)

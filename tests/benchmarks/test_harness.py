@@ -3,24 +3,33 @@ produces a row. (Nothing here looks at how fast anything is: that is the benchma
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
 
 from benchmarks.report import Row, Run, markdown, target_values
 from benchmarks.run import _problem
 from benchmarks.scenarios import all_scenarios, large_upload, multipart_batch
+from tests.conftest import POSTGRES_UP, POSTGRES_URL
+from tests.live.process import plain_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
+def tiny_run(tmp_path: Path, **settings: str) -> dict[str, Any]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "BATCHERY_"))},
         "BENCH_SERVERS": "batchery",
         "BENCH_SCENARIOS": "hello,small",
+        "BENCH_BACKENDS": "sqlite",
         "BENCH_SECONDS": "1",
         "BENCH_ROUNDS": "1",
         "BENCH_WARMUP": "0",
@@ -28,6 +37,7 @@ def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
         "BENCH_CONNECTIONS": "2",
         "BENCH_PIN": "0",
         "BENCH_OUTPUT": str(tmp_path),
+        **settings,
     }
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.run"],
@@ -38,7 +48,13 @@ def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    results = json.loads((tmp_path / "latest.json").read_text())
+    results: dict[str, Any] = json.loads((tmp_path / "latest.json").read_text())
+    results["stdout"] = completed.stdout
+    return results
+
+
+def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
+    results = tiny_run(tmp_path)
     rows = {(row["scenario"], row["server"]): row for row in results["rows"]}
     assert set(rows) == {("hello", "batchery"), ("small", "batchery")}
     hello, small = rows[("hello", "batchery")], rows[("small", "batchery")]
@@ -48,6 +64,51 @@ def test_a_tiny_run_against_batchery_produces_its_row(tmp_path):
     assert small["sql_per_request"] == 2  # bakeries, then their orders: one statement per level
     table = (tmp_path / "latest.md").read_text()
     assert "| hello | batchery |" in table and "| small | batchery |" in table
+
+
+@pytest.mark.skipif(not POSTGRES_UP, reason=f"PostgreSQL not reachable at {POSTGRES_URL}")
+def test_on_postgresql_the_floor_reads_through_asyncpg_and_the_database_is_dropped(tmp_path):
+    results = tiny_run(
+        tmp_path,
+        BENCH_BACKENDS="postgresql",
+        BENCH_SERVERS="batchery,floor",
+        BENCH_SCENARIOS="small,deep,batch20,scale",
+        BENCH_POSTGRES_URL=POSTGRES_URL,
+        BENCH_SCALE_WORKERS="1,2",
+    )
+    rows = {(row["scenario"], row["server"]): row for row in results["rows"]}
+    # Only the query scenarios run on PostgreSQL; both servers answer them with the same SQL
+    # statement count (the floor counts its asyncpg fetches), and the same data (else the run
+    # would have warned).
+    assert set(rows) == {(s, server) for s in ("small", "deep") for server in ("batchery", "floor")}
+    assert {row["backend"] for row in rows.values()} == {"postgresql"}
+    assert all(row["failed"] is None and row["runs"][0]["handled"] > 0 for row in rows.values())
+    assert rows[("small", "floor")]["sql_per_request"] == 2
+    assert rows[("deep", "floor")]["sql_per_request"] == 4
+    assert rows[("deep", "batchery")]["sql_per_request"] == 4
+    assert "answer" not in results["stdout"]  # "WARNING: the servers answer ... differently"
+    assert "big CPU" in results["targets"]["postgresql"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "### PostgreSQL" in table
+    # The scale scenario: `batchery serve --workers 1` and `--workers 2` under small and big.
+    scale = {(row["scenario"], row["workers"]): row for row in results["scale"]}
+    assert set(scale) == {(s, n) for s in ("small", "big") for n in (1, 2)}
+    assert all(row["runs"][0]["requests"] > 0 for row in scale.values())
+    assert all(row["runs"][0]["batchery_cpu"] > 0 for row in scale.values())
+    assert scale[("big", 2)]["connections"] == 2 * scale[("big", 1)]["connections"]
+    assert "### Scale: Batchery workers on PostgreSQL" in table
+
+    async def bench_databases() -> list[str]:
+        admin = await asyncpg.connect(plain_dsn(POSTGRES_URL))
+        try:
+            names = await admin.fetch("SELECT datname FROM pg_database")
+        finally:
+            await admin.close()
+        return [r["datname"] for r in names if r["datname"].startswith("batchery_bench_")]
+
+    name = re.search(r"dropping the PostgreSQL database (\w+)", results["stdout"])
+    assert name is not None
+    assert name.group(1) not in asyncio.run(bench_databases())
 
 
 def test_answers_that_do_not_count_are_reported_with_their_reason():

@@ -94,3 +94,45 @@ def test_a_websocket_subscriber_on_the_api_gets_the_workers_progress(api):
     row = httpx.get(f"{api.url}/api/jobs/{job['id']}").json()
     assert events[-1]["status"] == row["status"] == "COMPLETED"
     assert events[-1]["processed"] == row["processed"] == RECORDS
+
+
+def test_open_streams_end_cleanly_when_the_api_process_shuts_down(tmp_path: Path):
+    # No worker: the job stays CREATED, so its streams stay open until the server stops.
+    env = {
+        "BATCHERY_DATA_DIR": str(tmp_path / "data"),
+        "BATCHERY_JOBS_DIR": str(tmp_path / "jobs"),
+        "BATCHERY_JOBS_BROKER": REDIS_URL,
+        "BATCHERY_JOBS_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
+    server = KillableServer(env).start()
+    try:
+        job = httpx.post(
+            f"{server.url}/api/jobs",
+            params={"entity": "bakeries", "operation": "CREATE"},
+            content=bakeries_jsonl(3),
+            headers={"Content-Type": "application/x-ndjson"},
+        ).json()
+        body = {"query": PROGRESS, "variables": {"id": job["id"]}}
+        with (
+            httpx.stream("GET", f"{server.url}/api/jobs/{job['id']}/events", timeout=60) as rest,
+            httpx.stream(
+                "POST",
+                f"{server.url}/graphql",
+                json=body,
+                headers={"Accept": "text/event-stream"},
+                timeout=60,
+            ) as graphql,
+        ):
+            rest_lines, graphql_lines = rest.iter_lines(), graphql.iter_lines()
+            # The first event of each (the job as it is) says both streams are open.
+            assert next(line for line in rest_lines if line.startswith("data:"))
+            assert next(line for line in graphql_lines if line.startswith("data:"))
+            server.stop()  # SIGTERM
+            # Both end as complete responses (an abrupt end raises here), with nothing more.
+            assert not [line for line in rest_lines if line.startswith("data:")]
+            assert not [line for line in graphql_lines if line.startswith("data:")]
+    finally:
+        server.kill()
+    assert server.process is not None and server.process.returncode == 0
+    log = "".join(server.log)
+    assert "ASGI callable returned without completing response" not in log, log

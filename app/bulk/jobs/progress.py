@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.bulk.jobs.model import JobCounts, JobProgress, JobStatus
 
@@ -123,7 +124,9 @@ class RedisBus:
     """
 
     def __init__(self, url: str, prefix: str, mailbox_size: int = MAILBOX_SIZE) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        # A connect that hangs (a host gone) must not hold a job's progress call for minutes; no
+        # read timeout, though: a subscription waits for events as long as a job runs.
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5)
         self._prefix = prefix
         self._mailbox_size = mailbox_size
 
@@ -140,10 +143,16 @@ class RedisBus:
         # redis-py leaves PubSub unannotated.
         pubsub: Any = self._redis.pubsub()
         try:
-            await pubsub.subscribe(channel)
-            # The confirmation: from here on the server delivers everything published.
-            while (await pubsub.get_message(timeout=None)) is None:
-                pass
+            try:
+                await pubsub.subscribe(channel)
+                # The confirmation: from here on the server delivers everything published.
+                while (await pubsub.get_message(timeout=None)) is None:
+                    pass
+            except (OSError, RedisError) as error:
+                # No live events: the watcher reads the job's row now and then instead.
+                logger.warning("progress of job %s: Redis does not answer (%s)", job_id, error)
+                yield mailbox
+                return
             reader = asyncio.create_task(_forward(pubsub, mailbox), name=f"progress {job_id}")
             try:
                 yield mailbox
@@ -152,7 +161,8 @@ class RedisBus:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
         finally:
-            await pubsub.aclose()
+            with contextlib.suppress(OSError, RedisError):
+                await pubsub.aclose()
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -160,7 +170,12 @@ class RedisBus:
 
 async def _forward(pubsub: Any, mailbox: Mailbox) -> None:
     while True:
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+        try:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+        except (OSError, RedisError) as error:
+            # The watcher goes on from the job's row (app/bulk/jobs/watch.py polls it).
+            logger.warning("progress: Redis connection lost (%s); watchers poll the row", error)
+            return
         if message is None or message.get("type") != "message":
             continue
         try:

@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobProgress, JobSpec, JobStatus
-from app.bulk.jobs.progress import MemoryBus
+from app.bulk.jobs.progress import ProgressBus
 from app.bulk.jobs.runner import JobRunner, RunnerConfig
-from app.bulk.jobs.service import JobRefused, JobsService
+from app.bulk.jobs.service import JobRefused, JobsService, make_bus
+from app.bulk.jobs.worker import Execute
 from app.bulk.model import BatchOptions, Operation
 from app.db import jobs as rows
 from app.db.reads import bakeries
 from app.db.statements import count_statements
+from tests.redis import REDIS_URL, redis_available
 
 SPEC = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
 
@@ -44,13 +46,14 @@ async def chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-def make_service(
-    engine: AsyncEngine, tmp_path: Path, *, runs: bool = True, **changes: object
-) -> JobsService:
+def make_config(tmp_path: Path, **changes: object) -> JobsConfig:
     values: dict[str, object] = {"jobs_dir": tmp_path / "jobs", "progress_interval_seconds": 0.01}
     values.update(changes)
-    config = JobsConfig(**values)  # type: ignore[arg-type]
-    bus = MemoryBus()
+    return JobsConfig(**values)  # type: ignore[arg-type]
+
+
+def executor(engine: AsyncEngine, config: JobsConfig, bus: ProgressBus) -> Execute:
+    """The real runner, its progress on `bus` (as app/jobs_settings.py puts it together)."""
     runner_config = RunnerConfig(
         lease_seconds=config.lease_seconds,
         progress_interval_seconds=config.progress_interval_seconds,
@@ -62,7 +65,16 @@ def make_service(
         runner = JobRunner(engine, config.jobs_dir, worker, runner_config, progress=bus.publish)
         await runner.run(job)
 
-    return JobsService(engine, config, execute=execute if runs else None, bus=bus)
+    return execute
+
+
+def make_service(
+    engine: AsyncEngine, tmp_path: Path, *, runs: bool = True, **changes: object
+) -> JobsService:
+    config = make_config(tmp_path, **changes)
+    bus = make_bus(config)  # in memory; on Redis with a broker URL
+    execute = executor(engine, config, bus) if runs else None
+    return JobsService(engine, config, execute=execute, bus=bus)
 
 
 @pytest_asyncio.fixture
@@ -273,3 +285,54 @@ async def test_a_job_whose_message_could_not_be_sent_is_still_made(empty_engine,
     assert (await service.get(job.id)) == job
     assert job.status is JobStatus.CREATED
     await service.stop()
+
+
+@pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
+async def test_with_redis_the_api_enqueues_a_worker_runs_and_acknowledges(empty_engine, tmp_path):
+    """The shared queue in one process: an API-side service (runs nothing) and `serve`, the
+    worker's loop, each with its own Redis connections. The job's progress reaches the API
+    side over pub/sub; once the job is done its message is acknowledged, none left pending, and
+    the stopped worker is no longer in the consumer group."""
+    import asyncio
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from app.bulk.jobs.worker import serve
+
+    prefix = f"test-{uuid.uuid4().hex}"
+    config = make_config(tmp_path, broker_url=REDIS_URL, key_prefix=prefix)
+    api = JobsService(empty_engine, config)  # enqueues, runs nothing
+    worker_bus = make_bus(config)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    await api.start()
+    serving = asyncio.create_task(
+        serve(
+            empty_engine,
+            config,
+            executor(empty_engine, config, worker_bus),
+            stop,
+            on_ready=lambda _: ready.set(),
+        )
+    )
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        job = await api.submit(SPEC, chunks(jsonl(3000, prefix="Q")), "key:a")
+        events = await final_of(api, job.id)
+        assert events[-1].status is JobStatus.COMPLETED
+        # More than the row read at the start and at the end: live events came over Redis.
+        assert len(events) >= 3, events
+        assert len(await created_by_key(empty_engine, "Q")) == 3000
+        stop.set()
+        await asyncio.wait_for(serving, 30)
+        pending = await redis.xpending(f"{prefix}:jobs:queue", f"{prefix}:jobs")
+        assert pending["pending"] == 0
+        # And the worker left the consumer group: restarts do not pile consumers up.
+        assert await redis.xinfo_consumers(f"{prefix}:jobs:queue", f"{prefix}:jobs") == []
+    finally:
+        stop.set()
+        await api.stop()
+        await worker_bus.close()
+        await redis.delete(f"{prefix}:jobs:queue")
+        await redis.aclose()

@@ -129,3 +129,22 @@ def test_progress_never_goes_back_and_a_status_change_is_news():
     assert not advances(at, JobProgress(job_id, JobStatus.RUNNING, JobCounts(10, 4, 4, 0)))
     assert advances(at, JobProgress(job_id, JobStatus.CANCELING, JobCounts(10, 5, 5, 0)))
     assert advances(at, JobProgress(job_id, JobStatus.RUNNING, JobCounts(10, 6, 6, 0)))
+
+
+async def test_a_watch_without_redis_follows_the_row_to_the_end(empty_engine):
+    import socket
+
+    from app.bulk.jobs.progress import RedisBus
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", "test")  # nothing listens there
+    job = await running(empty_engine)
+    watching = watch(empty_engine, bus, job.id, poll_seconds=0.05)
+    assert (await anext(watching)).status is JobStatus.RUNNING
+    await finish(empty_engine, job)
+    last = await asyncio.wait_for(anext(watching), 10)
+    assert last.final and last.status is JobStatus.COMPLETED
+    await watching.aclose()
+    await bus.close()
