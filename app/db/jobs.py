@@ -335,6 +335,7 @@ async def release_lease(
     *,
     error_code: str | None = None,
     error_message: str | None = None,
+    resume_after: float = 0.0,
 ) -> bool:
     """Give a job back: its lease ends now, so the next claimer resumes it from its checkpoint
     instead of waiting a lease out. False when the worker did not hold it (any more).
@@ -342,8 +343,9 @@ async def release_lease(
     Without an error it is a clean hand-back (a worker stopping, SIGTERM): the claim it ends is
     not counted as an attempt, so restarting workers never fails a job with TOO_MANY_ATTEMPTS.
     With one (a database outage stopped the run) the attempt counts, and `error_code` /
-    `error_message` tell whoever reads the job meanwhile why it waits; its end clears them."""
-    values: dict[str, Any] = {"lease_expires_at": utcnow()}
+    `error_message` tell whoever reads the job meanwhile why it waits; its end clears them.
+    `resume_after`: seconds before another worker may claim it (an outage may last a while)."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=resume_after)}
     if error_code is None:
         # claim_job counted this claim; a clean hand-back takes it back.
         values["attempts"] = case((_c.attempts > 0, _c.attempts - 1), else_=0)
