@@ -20,6 +20,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
@@ -33,7 +34,9 @@ TASK_NAME = "batchery.run_job"
 RunJob = Callable[[str], Awaitable[None]]
 
 
-def make_broker(config: JobsConfig) -> AsyncBroker:
+def make_broker(config: JobsConfig, consumer: str | None = None) -> AsyncBroker:
+    """`consumer`: the worker's name in the Redis consumer group (XINFO CONSUMERS shows which
+    process holds which message); an API process, which only sends, needs none."""
     if config.embedded:
         # Concurrency is bounded by the worker's own slots (JobWorker), not here: the in-memory
         # broker runs every kicked task at once.
@@ -42,6 +45,7 @@ def make_broker(config: JobsConfig) -> AsyncBroker:
         config.broker_url,
         queue_name=f"{config.key_prefix}:jobs:queue",
         consumer_group_name=f"{config.key_prefix}:jobs",
+        consumer_name=consumer,
         xread_count=1,
         # A message unacknowledged this long belongs to a dead worker (a live one holding a job
         # that long renews its lease, so a second delivery finds the job taken and only acks).
@@ -68,6 +72,27 @@ async def start(broker: AsyncBroker, config: JobsConfig) -> None:
             f"BATCHERY_JOBS_BROKER: the Redis at {shown} does not answer ({error}); start it, "
             "or leave the setting empty to run jobs inside the API process"
         ) from None
+
+
+async def forget_consumer(broker: AsyncBroker) -> None:
+    """A worker stopping cleanly leaves the consumer group (each start is a new consumer, and
+    the group would otherwise list every one ever), unless it still has messages pending: those
+    stay for another worker to claim."""
+    if not isinstance(broker, RedisStreamBroker):
+        return
+    async with Redis(connection_pool=broker.connection_pool) as redis:
+        mine = await redis.xpending_range(
+            broker.queue_name,
+            broker.consumer_group_name,
+            min="-",
+            max="+",
+            count=1,
+            consumername=broker.consumer_name,
+        )
+        if not mine:
+            await redis.xgroup_delconsumer(
+                broker.queue_name, broker.consumer_group_name, broker.consumer_name
+            )
 
 
 def register(broker: AsyncBroker, run_job: RunJob) -> None:

@@ -24,9 +24,10 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bulk.jobs.broker import make_broker, receive, register, start
+from app.bulk.jobs.broker import forget_consumer, make_broker, receive, register, start
 from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import Job
@@ -200,8 +201,8 @@ async def serve(
     `stop` is set, then hand the running ones back (JobWorker.stop)."""
     assert not config.embedded, "a worker process needs the shared queue (BATCHERY_JOBS_BROKER)"
     await asyncio.to_thread(config.jobs_dir.mkdir, parents=True, exist_ok=True)
-    broker = make_broker(config)
     worker = JobWorker(engine, config, execute)
+    broker = make_broker(config, consumer=worker.name)
     register(broker, worker.run_job)
     await start(broker, config)
     finish = asyncio.Event()
@@ -227,6 +228,10 @@ async def serve(
         await asyncio.wait({receiving}, timeout=config.lease_seconds)
         receiving.cancel()
         stopped.cancel()
+        try:
+            await forget_consumer(broker)
+        except (OSError, RedisError) as error:
+            logger.warning("worker %s: could not leave the consumer group (%s)", worker.name, error)
         await broker.shutdown()
     if receiving.done() and not receiving.cancelled():
         failure = receiving.exception()

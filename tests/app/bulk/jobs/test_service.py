@@ -291,7 +291,8 @@ async def test_a_job_whose_message_could_not_be_sent_is_still_made(empty_engine,
 async def test_with_redis_the_api_enqueues_a_worker_runs_and_acknowledges(empty_engine, tmp_path):
     """The shared queue in one process: an API-side service (runs nothing) and `serve`, the
     worker's loop, each with its own Redis connections. The job's progress reaches the API
-    side over pub/sub; once the job is done its message is acknowledged, none left pending."""
+    side over pub/sub; once the job is done its message is acknowledged, none left pending, and
+    the stopped worker is no longer in the consumer group."""
     import asyncio
     import uuid
 
@@ -327,6 +328,8 @@ async def test_with_redis_the_api_enqueues_a_worker_runs_and_acknowledges(empty_
         await asyncio.wait_for(serving, 30)
         pending = await redis.xpending(f"{prefix}:jobs:queue", f"{prefix}:jobs")
         assert pending["pending"] == 0
+        # And the worker left the consumer group: restarts do not pile consumers up.
+        assert await redis.xinfo_consumers(f"{prefix}:jobs:queue", f"{prefix}:jobs") == []
     finally:
         stop.set()
         await api.stop()
