@@ -239,7 +239,8 @@ class Settings:
     persisted_documents_key_prefix: str = "batchery"
     # A registered document expires from Redis this long after its registration; 0 = never.
     persisted_documents_ttl_seconds: NonNegative = 7 * 24 * 3600
-    # The documents a worker keeps in memory (least recently used go first), in bytes of text.
+    # The documents a worker keeps in memory (least recently used go first), in bytes of memory
+    # (each entry counts its id, its text and its slot: app/persisted/store.py).
     persisted_documents_memory_bytes: Positive = 64 * 1024 * 1024
     # Trusted documents: a manifest file (Apollo's persisted-query manifest or Relay's JSON).
     # Set, the server runs only the documents in it and refuses everything else.

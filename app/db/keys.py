@@ -75,6 +75,12 @@ def check_new_key(
     """What is wrong with a request for a new key (over the API), or None."""
     if not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
         return KeyRequestProblem("name", f"name must be 1 to {MAX_NAME_CHARS} characters")
+    if not name.isprintable():
+        # PostgreSQL's text refuses NUL (the insert failed: a 500); a line break forges lines
+        # of `batchery keys list`.
+        return KeyRequestProblem(
+            "name", "name must be printable text (no NUL, line break or other control character)"
+        )
     if not scopes:
         return KeyRequestProblem("scopes", "scopes must name at least one scope")
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRES_IN_DAYS:

@@ -267,6 +267,10 @@ class BatchRunner:
                 # The request's batch loads go too, those about to start included.
                 context.cancel_loads()
                 await asyncio.gather(*tasks, return_exceptions=True)
+            if everything.done() and not everything.cancelled():
+                # A cancelled gather ends with a CancelledError as its exception: read it, or
+                # asyncio logs "exception was never retrieved" for every batch a client left.
+                everything.exception()
 
     async def _execute(
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None

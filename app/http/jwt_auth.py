@@ -185,7 +185,14 @@ class JwtVerifier:
                 "BATCHERY_JWT_LEEWAY_SECONDS)"
             )
         if isinstance(error, errors.ImmatureSignatureError):
-            return f"is not valid before {_time(claims.get('nbf'))}"
+            if not str(error).endswith("(iat)"):
+                return f"is not valid before {_time(claims.get('nbf'))}"
+            # PyJWT says the same of an `iat` in the future (checked before `nbf`): a clock the
+            # provider got wrong.
+            return (
+                f"was issued at {_time(claims.get('iat'))}, in the future (leeway "
+                f"{config.leeway_seconds} s, BATCHERY_JWT_LEEWAY_SECONDS)"
+            )
         if isinstance(error, errors.MissingRequiredClaimError):
             return f"lacks the required claim {error.claim!r}"
         if isinstance(error, errors.InvalidAudienceError):
@@ -231,7 +238,10 @@ def caller_id(subject: object) -> str:
     if not sub:
         raise TokenRefused("has an empty subject (sub)")
     whole = CALLER_PREFIX + sub
-    if len(whole) <= MAX_CALLER_CHARS:
+    # Only printable text is kept as sent: a NUL (refused by PostgreSQL's text), a lone
+    # surrogate (not UTF-8) or a line break (a forged log line) would make the audit row of a
+    # write that ran fail, or lie. Those subjects are hashed like the long ones.
+    if len(whole) <= MAX_CALLER_CHARS and sub.isprintable():
         return whole
     digest = hashlib.sha256(sub.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{CALLER_PREFIX}sha256:{digest[:32]}"

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from app.http.errors import bad_request, too_large
-from app.persisted.ids import HEX64, apq_id
+from app.persisted.ids import HEX64, SHA256_PREFIX, apq_id, is_sha256_id
 from app.settings import Settings
 from app.words import counted
 from schema.execution import GraphQLRequest
@@ -194,6 +194,18 @@ def persisted_id(
     persisted = (extensions or {}).get("persistedQuery")
     if document_id is not None and (not isinstance(document_id, str) or not document_id):
         return None, f"`documentId` must be a non-empty string, not {json_type(document_id)}."
+    if (
+        isinstance(document_id, str)
+        and document_id[:7].lower() == SHA256_PREFIX
+        and not is_sha256_id(document_id)
+    ):
+        # A miss would tell the client to send the text with this id: a registration that
+        # can only fail. Say what a sha256 id is instead.
+        shown = document_id if len(document_id) <= 80 else document_id[:80] + "..."
+        return None, (
+            f"`documentId` {shown!r} is not a SHA-256 document id: write `sha256:` and the 64 "
+            "lower-case hex digits of the document's SHA-256 (GraphQL over HTTP, Appendix A)."
+        )
     if persisted is None:
         return document_id, None
     sha = persisted.get("sha256Hash") if isinstance(persisted, dict) else None

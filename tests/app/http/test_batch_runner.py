@@ -3,9 +3,12 @@ mutation writes the same rows, and what reads them afterwards must be fresh."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+
 from sqlalchemy import text
 
-from app.http.batch import BatchRunner, plan
+from app.http.batch import STOPPED_DISCONNECT, BatchRunner, plan
 from app.http.params import operation_from_object
 from app.settings import Settings
 from schema import schema
@@ -67,3 +70,31 @@ async def test_queries_of_one_request_share_their_loaders(engine):
     await run(runner, executor, shared, {"query": ORDERS.replace('"1"', '"2"')})
     # The same loaders served the second query: none was added for it.
     assert shared.loaders.count == loaders
+
+
+async def test_a_batch_stopped_by_the_client_leaving_leaves_no_unretrieved_error(engine):
+    # Cancelling the batch's gather made it finish with a CancelledError nobody read: asyncio
+    # logged "_GatheringFuture exception was never retrieved" and a traceback for every
+    # client that left a batch (or hit the deadline), a log any client could flood.
+    settings = Settings()
+    executor = Executor(schema, settings)
+    runner = BatchRunner(executor, settings)
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, details: reported.append(details))
+    try:
+        planned = [
+            plan(executor, operation_from_object({"query": ORDERS})),
+            plan(executor, operation_from_object({"query": ORDERS.replace('"1"', '"2"')})),
+        ]
+
+        async def gone() -> None:  # the client has left before anything finished
+            return None
+
+        outcomes = await runner.run(planned, Context.create(engine, settings), gone)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert [outcome.stopped for outcome in outcomes] == [STOPPED_DISCONNECT] * 2
+    assert reported == []

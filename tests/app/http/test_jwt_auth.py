@@ -117,6 +117,12 @@ def refused_tokens(idp: Idp) -> dict[str, tuple[str, tuple[str, ...]]]:
         ),
         "no subject": (idp.token(scope="read bulk", sub=None), ("claim 'sub'",)),
         "not yet valid": (idp.token(scope="read bulk", nbf=now + 3600), ("not valid before",)),
+        # PyJWT refuses an `iat` in the future as not yet valid: the message must name `iat`
+        # (it read the absent `nbf` and said "not valid before 'None'").
+        "issued in the future": (
+            idp.token(scope="read bulk", iat=now + 3600, nbf=now - 60),
+            ("was issued at ", "in the future", "BATCHERY_JWT_LEEWAY_SECONDS"),
+        ),
     }
 
 
@@ -130,6 +136,7 @@ CASES = [
     "HS256 keyed with the public key",
     "no subject",
     "not yet valid",
+    "issued in the future",
 ]
 
 
@@ -255,6 +262,21 @@ async def test_the_scopes_claim_is_a_string_or_a_list_and_the_audit_trail_names_
     assert response.json()["data"]["deleteManyBakeries"] == {"success": True, "succeeded": 1}
     [record] = await newest(engine, 10)
     assert record.entry.caller == "jwt:ci-robot"
+    assert record.entry.action == "deleteManyBakeries"
+
+
+@pytest.mark.parametrize("subject", ["robot\x00one", "robot\ud800", "robot\nnewline"])
+async def test_a_subject_the_database_cannot_store_is_audited_by_its_hash(
+    jwt_client, engine, idp, subject
+):
+    # A NUL (PostgreSQL text refuses it) or a lone surrogate (not UTF-8) in `sub` made the
+    # audit row fail after the write ran: an untraceable write. Such a subject is hashed.
+    token = idp.token(sub=subject, scope="read bulk")
+    async with jwt_client() as client:
+        response = await client.post("/graphql", json=DELETE, headers=bearer(token))
+    assert response.json()["data"]["deleteManyBakeries"] == {"success": True, "succeeded": 1}
+    [record] = await newest(engine, 10)
+    assert record.entry.caller.startswith("jwt:sha256:")
     assert record.entry.action == "deleteManyBakeries"
 
 

@@ -108,12 +108,21 @@ async def test_in_a_batch_a_miss_fails_only_its_entry(client):
             "`documentId` (sha256:aaaa",
         ),
         ({"documentId": "mine", "query": OTHER}, "Only `sha256:<hex>` ids can be registered"),
+        # A malformed sha256 id was a PERSISTED_QUERY_NOT_FOUND, telling the client to send the
+        # text with it: a registration that could only fail.
+        ({"documentId": "sha256:zz"}, "`documentId` 'sha256:zz' is not a SHA-256 document id"),
+        ({"documentId": "sha256:"}, "`documentId` 'sha256:' is not a SHA-256 document id"),
+        ({"documentId": "sha256:" + "A" * 64}, "`documentId` 'sha256:AAAA"),
+        ({"documentId": "SHA256:" + "a" * 64}, "`documentId` 'SHA256:aaaa"),
+        ({"documentId": f"sha256:{'a' * 64}\n"}, "`documentId` 'sha256:aaaa"),
     ],
 )
 async def test_malformed_persisted_requests_are_400_saying_why(client, request_body, message):
     response = await client.post("/graphql", json=request_body)
     assert response.status_code == 400
-    assert response.json()["errors"][0]["message"].startswith(message)
+    [error] = response.json()["errors"]
+    assert error["message"].startswith(message)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
 
 
 async def test_a_persisted_document_is_parsed_once_and_cached_under_its_id(client, monkeypatch):
