@@ -85,3 +85,18 @@ async def test_zero_limit_or_no_parents_runs_nothing(read_engine):
         assert await reader.newest_orders([], 5) == []
         assert await reader.newest_orders([1, 2], 0) == []
     assert log.count == 0
+
+
+async def test_on_postgresql_a_read_runs_outside_any_transaction(read_engine):
+    # One statement is atomic on its own: in autocommit a read is one round trip, not three
+    # (BEGIN, it, ROLLBACK). The plain engine, for contrast, opens a transaction.
+    if read_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's BEGIN comes from our own begin hook, unchanged")
+    reader = Reader(read_engine)
+    for engine, in_transaction in ((reader.engine, False), (read_engine, True)):
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(models.Bakery.id).limit(1))).scalar_one() >= 1
+            driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            assert driver.is_in_transaction() is in_transaction
+    rows = await reader.bakeries(None, 3)
+    assert [row.id for row in rows] == sorted(row.id for row in rows)
