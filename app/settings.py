@@ -230,6 +230,9 @@ class Settings:
     max_query_depth: Positive = 15
     max_query_tokens: Positive = 10_000
     max_aliases: NonNegative = 200
+    # Pairs of fields sharing a response name that validation's overlap rule may compare
+    # (schema/document_limits.py), counted before it runs; 0 = no limit.
+    max_field_overlaps: NonNegative = 10_000
     csrf_required: bool = True
     graphiql: bool = True
     document_cache_size: NonNegative = 512

@@ -39,7 +39,7 @@ from loaders.builder import TooManyResults
 from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
-from schema.document_limits import max_aliases_rule, max_depth_rule
+from schema.document_limits import field_overlap_refusal, max_aliases_rule, max_depth_rule
 from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
@@ -138,6 +138,9 @@ class Executor:
             cost, variables_lowered_it = floor
             refusal = self.cost_refusal(cost, at_least=variables_lowered_it)
             return PreparedDocument(None, (refusal,), refused_cost=cost)
+        overlaps = field_overlap_refusal(document, self.settings.max_field_overlaps)
+        if overlaps is not None:
+            return PreparedDocument(None, (overlaps,))
         errors = validate(self.graphql_schema, document, self.rules)
         if errors:
             return PreparedDocument(None, tuple(name_the_setting(error) for error in errors))
