@@ -116,14 +116,11 @@ class JobsService:
         """Store the file, count it, make the job (CREATED) and enqueue it. JobRefused when a
         limit or the file says no; nothing is kept then."""
         config = self.config
+        # Refused before the upload is read when the client is over its limit already; the
+        # limit itself holds in create_job, where concurrent submissions take turns.
         active = await rows.count_active(self.engine, owner)
         if active >= config.max_active_per_client:
-            raise JobRefused(
-                TOO_MANY_ACTIVE_JOBS,
-                f"this client has {active} bulk jobs not finished; at most "
-                f"{config.max_active_per_client} at once ({SETTING['max_active_per_client']}): "
-                "wait for one to finish, or cancel one",
-            )
+            raise _too_many_active(active, config.max_active_per_client)
         job_id = rows.new_job_id()
         try:
             total = await self._store(job_id, spec, source)
@@ -135,7 +132,11 @@ class JobsService:
                 total,
                 utcnow() + timedelta(seconds=config.retention_seconds),
                 job_id=job_id,
+                max_active=config.max_active_per_client,
             )
+        except rows.TooManyActive as over:
+            await asyncio.to_thread(JobFiles.of(config.jobs_dir, job_id, spec.file_format).remove)
+            raise _too_many_active(over.active, config.max_active_per_client) from None
         except BaseException:
             await asyncio.to_thread(JobFiles.of(config.jobs_dir, job_id, spec.file_format).remove)
             raise
@@ -226,6 +227,14 @@ class JobsService:
     async def stats(self) -> JobStats:
         with uncounted():  # a scrape, like a health probe, is no request's work
             return await job_stats(self.engine)
+
+
+def _too_many_active(active: int, limit: int) -> JobRefused:
+    return JobRefused(
+        TOO_MANY_ACTIVE_JOBS,
+        f"this client has {active} bulk jobs not finished; at most {limit} at once "
+        f"({SETTING['max_active_per_client']}): wait for one to finish, or cancel one",
+    )
 
 
 async def _not_here(job_id: str) -> None:
