@@ -173,6 +173,7 @@ class JobsService:
                 spec.file_format.value,
                 entity,
                 extra_columns=EXTRA_COLUMNS,
+                max_line_bytes=self.config.max_line_bytes,
             )
         except (sources.SourceError, UnicodeDecodeError) as error:
             raise JobRefused(INVALID_FILE, f"the file cannot be read: {error}") from None
@@ -210,7 +211,7 @@ class JobsService:
         if job is not None and job.status is JobStatus.CANCELED and job.started_at is None:
             # No worker will ever take it: its results and unprocessed files are written here.
             try:
-                await report_never_run(self.config.jobs_dir, job)
+                await report_never_run(self.config.jobs_dir, job, self.config.max_line_bytes)
             except (OSError, ValueError):
                 logger.exception("job %s: canceled, but its files could not be written", job.id)
         if job is not None:

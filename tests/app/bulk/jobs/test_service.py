@@ -59,6 +59,7 @@ def executor(engine: AsyncEngine, config: JobsConfig, bus: ProgressBus) -> Execu
         lease_seconds=config.lease_seconds,
         progress_interval_seconds=config.progress_interval_seconds,
         max_atomic_records=config.max_atomic_records,
+        max_line_bytes=config.max_line_bytes,
         fsync=False,
     )
 
@@ -137,6 +138,31 @@ async def test_a_submitted_file_runs_to_the_end_with_its_rows_counts_and_files(
     assert [r["line"] for r in results if not r["success"]] == [7, 300]
     failed = [orjson.loads(line) for line in files.failed.read_bytes().splitlines()]
     assert [record["externalId"] for record in failed] == ["B-7", "B-300"]
+
+
+async def test_a_line_over_the_line_limit_is_reported_and_skipped_the_rest_written(
+    empty_engine, tmp_path
+):
+    service = make_service(empty_engine, tmp_path, max_line_bytes=4096)
+    await service.start()
+    try:
+        huge = b'{"name": "' + b"h" * (3 * 1024 * 1024) + b'", "region": "CENTRAL"}\n'
+        data = jsonl(2, prefix="L") + huge + jsonl(1, prefix="M")
+        job = await service.submit(SPEC, chunks(data, size=64 * 1024), "key:a")
+        assert job.counts.total == 4  # the long line counted as a record, unread
+        events = await final_of(service, job.id)
+    finally:
+        await service.stop()
+    assert (events[-1].status, events[-1].counts) == (JobStatus.COMPLETED, JobCounts(4, 4, 3, 1))
+    files = JobFiles.of(service.config.jobs_dir, job.id, FileFormat.JSONL)
+    results = [orjson.loads(line) for line in files.results.read_bytes().splitlines()]
+    (bad,) = [r for r in results if not r["success"]]
+    assert bad["line"] == 3 and bad["errors"][0]["code"] == "INVALID_VALUE"
+    assert "longer than 4096 bytes" in bad["errors"][0]["message"]
+    assert "BATCHERY_JOBS_MAX_LINE_BYTES" in bad["errors"][0]["message"]
+    assert files.failed.read_bytes() == b""  # nothing of it was kept to resubmit
+    assert sorted(await created_by_key(empty_engine, "L")) == ["L-1", "L-2"]
+    assert await created_by_key(empty_engine, "M") == ["M-1"]
 
 
 async def test_the_jobs_of_a_client_are_listed_and_read_back(idle):
