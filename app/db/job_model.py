@@ -91,7 +91,8 @@ class Job:
     error_message: str | None = None
     # When its files are removed and the job becomes EXPIRED.
     expires_at: datetime | None = None
-    # How many times a worker claimed it (a resumed job was claimed again).
+    # How many times a worker claimed it (a resumed job was claimed again), clean hand-backs
+    # (`release_lease` without an error: a worker stopping) not counted.
     attempts: int = 0
     # The worker running it, and until when the others leave it alone.
     lease_owner: str | None = None

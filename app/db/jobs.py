@@ -328,14 +328,33 @@ async def mark_expired(engine: AsyncEngine, job_id: str) -> bool:
         return (await conn.execute(statement)).rowcount == 1
 
 
-async def release_lease(engine: AsyncEngine, job_id: str, worker: str) -> bool:
-    """Give a job back (a worker stopping cleanly): its lease ends now, so the next claimer
-    resumes it from its checkpoint instead of waiting a lease out. False when the worker did
-    not hold it (any more)."""
+async def release_lease(
+    engine: AsyncEngine,
+    job_id: str,
+    worker: str,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    resume_after: float = 0.0,
+) -> bool:
+    """Give a job back: its lease ends now, so the next claimer resumes it from its checkpoint
+    instead of waiting a lease out. False when the worker did not hold it (any more).
+
+    Without an error it is a clean hand-back (a worker stopping, SIGTERM): the claim it ends is
+    not counted as an attempt, so restarting workers never fails a job with TOO_MANY_ATTEMPTS.
+    With one (a database outage stopped the run) the attempt counts, and `error_code` /
+    `error_message` tell whoever reads the job meanwhile why it waits; its end clears them.
+    `resume_after`: seconds before another worker may claim it (an outage may last a while)."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=resume_after)}
+    if error_code is None:
+        # claim_job counted this claim; a clean hand-back takes it back.
+        values["attempts"] = case((_c.attempts > 0, _c.attempts - 1), else_=0)
+    else:
+        values |= {"error_code": error_code, "error_message": error_message}
     statement = (
         update(jobs_table)
         .where(_c.id == job_id, _c.lease_owner == worker, _c.status.in_(CLAIMABLE))
-        .values(lease_expires_at=utcnow())
+        .values(**values)
     )
     async with write_connection(engine) as conn, conn.begin():
         return (await conn.execute(statement)).rowcount == 1

@@ -200,3 +200,27 @@ async def test_finished_jobs_expire_after_their_time_and_only_once(empty_engine)
     assert await jobs.expired_jobs(empty_engine, now=later(3 * 3600)) == []
     expired = await jobs.get_job(empty_engine, done.id)
     assert expired is not None and expired.status is JobStatus.EXPIRED
+
+
+async def test_a_clean_hand_back_gives_the_attempt_back_and_a_faulted_one_says_why(empty_engine):
+    job = await make(empty_engine)
+    assert await jobs.claim_job(empty_engine, "w1", LEASE, job.id) is not None
+    assert await jobs.release_lease(empty_engine, job.id, "w1")
+    clean = await jobs.claim_job(empty_engine, "w2", LEASE, job.id)
+    assert clean is not None and clean.attempts == 1
+    # Only its holder can give it back.
+    assert not await jobs.release_lease(empty_engine, job.id, "w1")
+
+    told = "attempt 1 of 5 stopped: the database was unavailable"
+    assert await jobs.release_lease(
+        empty_engine, job.id, "w2", error_code="DATABASE_UNAVAILABLE", error_message=told,
+        resume_after=30,
+    )  # fmt: skip
+    waiting = await jobs.get_job(empty_engine, job.id)
+    assert waiting is not None and waiting.status is JobStatus.RUNNING
+    assert (waiting.attempts, waiting.error_code, waiting.error_message) == (
+        1, "DATABASE_UNAVAILABLE", told,
+    )  # fmt: skip
+    assert await jobs.claim_job(empty_engine, "w3", LEASE, job.id) is None  # not before 30 s
+    again = await jobs.claim_job(empty_engine, "w3", LEASE, job.id, now=later(31))
+    assert again is not None and again.attempts == 2

@@ -109,9 +109,11 @@ class JobRunner:
             message = f"no entity {job.spec.entity!r}; there are {', '.join(ENTITIES)}"
             return await self._stop(run, JobStatus.FAILED, ErrorCodes.UNKNOWN_ENTITY, message)
         if job.attempts > self.config.max_attempts:
+            # What stopped the last attempt, when a worker could record it (a database fault).
+            last = f"; the last: {job.error_message}" if job.error_message else ""
             message = (
                 f"the job was started {job.attempts} times without finishing "
-                f"(at most {self.config.max_attempts}): its workers keep stopping"
+                f"(at most {self.config.max_attempts}): its workers keep stopping{last}"
             )
             return await self._stop(run, JobStatus.FAILED, ErrorCodes.TOO_MANY_ATTEMPTS, message)
         if job.status is JobStatus.CANCELING:
@@ -374,15 +376,17 @@ class JobRunner:
         return final
 
     async def _failed(self, run: RunState, failure: Exception) -> Job | None:
-        """An unexpected fault: the open chunk is rolled back; the job ends FAILED, the records
-        after the checkpoint NOT_PROCESSED. If even that cannot be recorded (the database is
-        gone), the lease runs out and another worker resumes the job."""
+        """An unexpected fault: the open chunk is rolled back. A database outage is transient:
+        the job is handed back (`_hand_back`) to resume from its checkpoint. Anything else ends
+        it FAILED, the records after the checkpoint NOT_PROCESSED. If even that cannot be
+        recorded (the database is gone), the lease runs out and another worker resumes it."""
         fault = database_fault(failure)
         if isinstance(failure, (sources.SourceError, UnicodeDecodeError, FileNotFoundError)):
             code, message = ErrorCodes.INVALID_FILE, f"the file cannot be read: {failure}"
         elif fault is not None:
             logger.warning("job %s: %s (%s)", run.job.id, fault.code, failure)
-            code, message = fault.code, f"{fault} (the job stopped; resubmit its unprocessed file)"
+            await self._hand_back(run, fault.code, fault.retry_after_seconds)
+            return None
         else:
             logger.exception("job %s failed", run.job.id)
             code = ErrorCodes.INTERNAL
@@ -396,6 +400,34 @@ class JobRunner:
         except Exception:
             logger.exception("job %s: its failure could not be recorded", run.job.id)
             return None
+
+    async def _hand_back(self, run: RunState, code: str, retry_after: float) -> None:
+        """The database failed under the job: nothing past the checkpoint is kept, and the job
+        is given back, this attempt counted and the fault in its error fields (it is still
+        RUNNING: they say why it waits), for a reaper to resume it once the database is back;
+        after `max_attempts` the runner fails it. Not recorded (the database is still away):
+        the lease runs out instead, to the same effect."""
+        job = run.job
+        # Waits growing with the attempts, so a longer outage does not use them all up at once.
+        wait = min(self.config.lease_seconds, retry_after * 2 ** max(job.attempts - 1, 0))
+        message = (
+            f"attempt {job.attempts} of {self.config.max_attempts} stopped: the database was "
+            f"{'busy' if code == 'DATABASE_BUSY' else 'unavailable'} after "
+            f"{run.counts.processed} of {job.counts.total} records; the job resumes from there"
+        )
+        try:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(run.results.rollback)
+            await jobs.release_lease(
+                self.engine,
+                job.id,
+                self.worker,
+                error_code=code,
+                error_message=message,
+                resume_after=wait,
+            )
+        except Exception as again:
+            logger.warning("job %s: not handed back (%s); its lease runs out", job.id, again)
 
     # -- progress ------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ A process (a `batchery worker`, or the API when jobs are embedded) runs at most
 (`app.db.jobs.claim_job`): a message for a job another worker holds is dropped, so duplicate
 deliveries are harmless. The reaper claims, every third of a lease, jobs nobody holds: those
 whose worker died (its lease ran out), and new ones whose message was lost (the in-memory
-broker of an API process that restarted). Every claim of a job counts an attempt; the runner
-fails a job that keeps killing its workers instead of retrying it forever.
+broker of an API process that restarted). Every claim of a job counts an attempt but the ones a
+worker hands back cleanly (stopping); the runner fails a job that keeps killing its workers
+instead of retrying it forever.
 
 Stopping (SIGTERM) takes no new job, cancels the running ones between two statements (the chunk
 in flight rolls back; what was committed is the job's checkpoint) and gives their leases back,

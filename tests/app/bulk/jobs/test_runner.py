@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobProgress, JobStatus
-from app.bulk.jobs.runner import JobRunner, report_never_run
+from app.bulk.jobs.runner import JobRunner, RunnerConfig, report_never_run
 from app.bulk.model import BatchOptions, Operation
 from app.db import jobs
+from app.db.faults import UNAVAILABLE_RETRY_AFTER_SECONDS
 from app.db.models import utcnow
 from app.db.statements import count_statements
 from tests import dbstate
@@ -401,11 +403,7 @@ async def test_an_atomic_job_canceled_midway_writes_nothing(engine, tmp_path, ba
     assert {r["errors"][0]["code"] for r in results(tmp_path, job)} == {"NOT_PROCESSED"}
 
 
-async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once(
-    empty_engine, databases, backend, tmp_path
-):
-    if backend != "postgresql":
-        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
+async def through_cuttable_proxy(databases: Any) -> tuple[CuttableProxy, AsyncEngine]:
     url = make_url(POSTGRES_URL)
     proxy = await CuttableProxy.start(url.host or "127.0.0.1", url.port or 5432)
     through_proxy = url.set(host="127.0.0.1", port=proxy.port)
@@ -413,6 +411,73 @@ async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once
         through_proxy.render_as_string(hide_password=False),
         connect_args={"server_settings": {"search_path": databases.schemas[-1]}},
     )
+    return proxy, cut_off
+
+
+async def test_a_database_blip_mid_job_hands_it_back_to_resume_with_every_record_once(
+    empty_engine, databases, backend, tmp_path
+):
+    if backend != "postgresql":
+        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
+    proxy, cut_off = await through_cuttable_proxy(databases)
+    try:
+        job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "BL") for n in range(20)]))
+
+        async def blip_after_second_chunk(event: JobProgress) -> None:
+            if event.counts.processed == 10:
+                await proxy.cut()  # the open connections die...
+                await proxy.restore()  # ...and the database is back for new ones
+
+        claimed = await claim(cut_off, job, "w1")
+        runner = JobRunner(cut_off, tmp_path, "w1", fixed(5), progress=blip_after_second_chunk)
+        assert await runner.run(claimed) is None
+    finally:
+        await proxy.close()
+        await cut_off.dispose()
+
+    # Not FAILED: handed back, the attempt counted, the fault said while it waits.
+    waiting = await jobs.get_job(empty_engine, job.id)
+    assert waiting is not None and waiting.status is JobStatus.RUNNING
+    assert (waiting.counts.processed, waiting.attempts) == (10, 1)
+    assert waiting.error_code == "DATABASE_UNAVAILABLE"
+    assert waiting.error_message is not None and "after 10 of 20 records" in waiting.error_message
+    # A reaper takes it once the wait (the fault's Retry-After) is over, not a lease later.
+    soon = utcnow() + timedelta(seconds=UNAVAILABLE_RETRY_AFTER_SECONDS + 1)
+    resumed = await jobs.claim_job(empty_engine, "w2", 60.0, now=soon)
+    assert resumed is not None and resumed.id == job.id and resumed.attempts == 2
+    final = await JobRunner(empty_engine, tmp_path, "w2", fixed(5)).run(resumed)
+    assert final is not None and final.status is JobStatus.COMPLETED
+    assert final.counts == JobCounts(20, 20, 20, 0)
+    assert (final.error_code, final.error_message) == (None, None)
+    keys = await keys_with_prefix(empty_engine, "BL")
+    assert len(keys) == 20 and set(keys.values()) == {1}
+    assert [r["line"] for r in results(tmp_path, job)] == list(range(1, 21))
+
+
+async def test_a_job_handed_back_by_outages_fails_after_its_attempts_saying_the_last(
+    empty_engine, tmp_path
+):
+    job = await submit(empty_engine, tmp_path, jsonl([bakery(1, "OA")]))
+    for attempt in range(1, RunnerConfig().max_attempts + 1):
+        await claim(empty_engine, job, "w1")
+        told = f"attempt {attempt}: the database was unavailable"
+        assert await jobs.release_lease(
+            empty_engine, job.id, "w1", error_code="DATABASE_UNAVAILABLE", error_message=told
+        )
+    final, _ = await run_job(empty_engine, tmp_path, job, fixed(5))
+    assert final is not None and final.status is JobStatus.FAILED
+    assert final.error_code == "TOO_MANY_ATTEMPTS"
+    assert final.error_message is not None
+    assert final.error_message.endswith("the last: attempt 5: the database was unavailable")
+    assert await keys_with_prefix(empty_engine, "OA") == {}
+
+
+async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once(
+    empty_engine, databases, backend, tmp_path
+):
+    if backend != "postgresql":
+        pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
+    proxy, cut_off = await through_cuttable_proxy(databases)
     try:
         job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "DB") for n in range(20)]))
 
@@ -422,7 +487,7 @@ async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once
 
         claimed = await claim(cut_off, job, "w1")
         runner = JobRunner(cut_off, tmp_path, "w1", fixed(5), progress=cut_after_second_chunk)
-        # Its third chunk fails, and so does recording the failure: the job keeps its lease.
+        # Its third chunk fails, and so does handing it back: the job keeps its lease.
         assert await runner.run(claimed) is None
     finally:
         await proxy.close()
@@ -431,6 +496,8 @@ async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once
     stranded = await jobs.get_job(empty_engine, job.id)
     assert stranded is not None and stranded.status is JobStatus.RUNNING
     assert stranded.counts.processed == 10
+    # Until the lease runs out, nobody resumes it; then a reaper does.
+    assert await jobs.claim_job(empty_engine, "w2", 60.0) is None
     resumed = await claim(empty_engine, job, "w2", later=True)
     final = await JobRunner(empty_engine, tmp_path, "w2", fixed(5)).run(resumed)
     assert final is not None and final.counts == JobCounts(20, 20, 20, 0)

@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bulk.jobs.config import JobsConfig
 from app.bulk.jobs.model import FileFormat, Job, JobCounts, JobSpec, JobStatus
+from app.bulk.jobs.runner import JobRunner, RunnerConfig
 from app.bulk.jobs.worker import JobWorker, worker_id
 from app.bulk.model import Operation
 from app.db import jobs as rows
 from app.db.models import utcnow
 from app.db.transactions import write_connection
+from tests.app.bulk.jobs.jobkit import bakery, jsonl, submit
 
 SPEC = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
 
@@ -139,8 +141,29 @@ async def test_a_stopping_worker_hands_its_running_job_back_at_once(empty_engine
     other = Runner(empty_engine)
     taker = JobWorker(empty_engine, config(tmp_path), other, name="w2")
     await taker.run_job(job.id)
-    assert other.ran == [(job.id, "w2", 2)]
+    # The hand-back was clean: the first claim is not counted as an attempt.
+    assert other.ran == [(job.id, "w2", 1)]
     assert await status(empty_engine, job.id) is JobStatus.COMPLETED
+
+
+async def test_graceful_restarts_never_use_up_a_jobs_attempts(empty_engine, tmp_path):
+    jobs_dir = tmp_path / "jobs"
+    job = await submit(empty_engine, jobs_dir, jsonl([bakery(n, "GR") for n in range(1, 4)]))
+    seen = []
+    for restart in range(RunnerConfig().max_attempts + 2):
+        runner = Runner(empty_engine, gate=asyncio.Event())  # a long job, stopped midway
+        worker = JobWorker(empty_engine, config(tmp_path), runner, name=f"w{restart}")
+        assert await worker.reap() == 1
+        await runner.wait_started(1)
+        await worker.stop()  # SIGTERM: the lease is handed back
+        seen.extend(attempts for _, _, attempts in runner.ran)
+    assert seen == [1] * (RunnerConfig().max_attempts + 2)
+
+    claimed = await rows.claim_job(empty_engine, "last", 60.0, job.id)
+    assert claimed is not None and claimed.attempts == 1
+    final = await JobRunner(empty_engine, jobs_dir, "last", RunnerConfig(fsync=False)).run(claimed)
+    assert final is not None and final.status is JobStatus.COMPLETED
+    assert final.counts == JobCounts(3, 3, 3, 0)
 
 
 async def test_a_stopped_worker_takes_no_new_job(empty_engine, tmp_path):
