@@ -247,6 +247,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         reload=args.reload,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
+        # httptools with the request head bounded (BATCHERY_MAX_REQUEST_HEAD_BYTES): uvicorn's
+        # own sets no limit (app/http/head_limit.py).
+        http="app.http.head_limit:BoundedHttpToolsProtocol",
         # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )

@@ -225,3 +225,17 @@ async def test_healthz_answers_while_the_heaviest_allowed_query_runs(tmp_path):
             f"p99 {ordered[int(len(ordered) * 0.99)] * 1000:.0f} ms, "
             f"max {ordered[-1] * 1000:.0f} ms, peak RSS +{growth} MiB"
         )
+
+
+async def test_batchery_serve_bounds_the_request_head(tmp_path):
+    # uvicorn's httptools protocol alone read a 30 MB header whole; `batchery serve` runs the
+    # bounded one (app/http/head_limit.py) and says which setting to change.
+    with server_process(tmp_path, max_request_head_bytes="16384") as server:
+        server.seed(*SMALL)
+        server.start()
+        async with httpx.AsyncClient(base_url=server.url, timeout=WAIT_SECONDS) as client:
+            refused = await client.get("/healthz", headers={"X-Big": "v" * 40_000})
+            served = await client.get("/healthz", headers={"X-Small": "v" * 8_000})
+    assert refused.status_code == 431
+    assert refused.json()["errors"][0]["extensions"]["setting"] == "BATCHERY_MAX_REQUEST_HEAD_BYTES"
+    assert served.status_code == 200
