@@ -350,6 +350,9 @@ class Settings:
     jobs_key_prefix: str = "batchery"
     jobs_max_file_bytes: Positive = 2 * 1024 * 1024 * 1024
     jobs_max_records: Positive = 10_000_000
+    # One record of a job's file (a JSON line, a CSV row) at most this long: a longer one is a
+    # bad record, skipped without being held in memory (a worker reads lines of at most this).
+    jobs_max_line_bytes: Positive = 1024 * 1024
     # An atomic job is one transaction: its locks and undo grow with every record.
     jobs_max_atomic_records: Positive = 100_000
     # Jobs of one client not yet finished (created, running or canceling).

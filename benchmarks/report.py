@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 ALL = ("sqlite", "postgresql")
 SQLITE = ("sqlite",)
@@ -193,3 +197,28 @@ def markdown(
         verdict = "n/a" if value is None else ("yes" if _met(value, threshold, how) else "NO")
         lines.append(f"| {name} | {what} | {goal} | {_num(value, 2)} | {verdict} |")
     return "\n".join(lines)
+
+
+def write_results(
+    output: Path,
+    started: datetime.datetime,
+    header: str,
+    text: str,
+    results: dict[str, dict[tuple[str, str], Row]],
+    scaled: list[Any],  # benchmarks.scale.ScaleRow
+) -> None:
+    stamp = f"{started:%Y%m%d-%H%M%S}"
+    (output / f"bench-{stamp}.md").write_text(text + "\n")
+    (output / "latest.md").write_text(text + "\n")
+    data = {
+        "header": header,
+        "rows": [
+            {"backend": backend, **asdict(row)}
+            for backend, rows in results.items()
+            for row in rows.values()
+        ],
+        "targets": {backend: target_values(rows, backend) for backend, rows in results.items()},
+        "scale": [asdict(row) for row in scaled],
+    }
+    (output / "latest.json").write_text(json.dumps(data, indent=2, default=str))
+    print(f"\nbench: results written to {output / 'latest.md'} and {output / 'latest.json'}")

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,11 +29,18 @@ import orjson
 
 from app.db.seed import SeedSize
 from benchmarks.backends import BACKENDS, DEFAULT_POSTGRES_URL, LABELS, database, reachable, seeded
-from benchmarks.load import LoadResult, run_python, run_wrk, send_streaming, wrk_available
-from benchmarks.report import Row, Run, markdown, target_values
+from benchmarks.load import (
+    Background,
+    LoadResult,
+    run_python,
+    run_wrk,
+    send_streaming,
+    wrk_available,
+)
+from benchmarks.report import Row, Run, markdown, write_results
 from benchmarks.scale import ScaleRow, run_scale
 from benchmarks.scale import markdown as scale_markdown
-from benchmarks.scenarios import Request, Scenario, all_scenarios
+from benchmarks.scenarios import Scenario, all_scenarios
 from benchmarks.servers import ROOT, Server, make_servers
 
 SERVERS = ["batchery", "baseline", "floor"]
@@ -138,7 +143,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
             )
         text = header + "\n\n" + "\n\n".join(sections)
         print("\n" + text)
-        _write(config.output, started, header, text, results, scaled)
+        write_results(config.output, started, header, text, results, scaled)
         return 0
     finally:
         if config.keep:
@@ -337,33 +342,6 @@ def measure(server: Server, scenario: Scenario, config: Config, workdir: Path, w
     )
 
 
-class Background:
-    """Sends one request again and again, one at a time, in a thread, until the block ends."""
-
-    def __init__(self, url: str, request: Request) -> None:
-        self.url = url
-        self.request = request
-        self.completed = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=300) as client:
-            while not self.stopping.is_set():
-                response = client.post(
-                    self.url, content=self.request.body, headers=self.request.headers
-                )
-                self.completed += response.status_code == 200
-
-    def __enter__(self) -> Background:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.thread.join()
-
-
 def _load(
     url: str, scenario: Scenario, seconds: float, config: Config, workdir: Path
 ) -> LoadResult:
@@ -398,31 +376,6 @@ def _header(
         "(anything well above 1 means other work shared the machine: compare ratios, not "
         "absolute numbers)."
     )
-
-
-def _write(
-    output: Path,
-    started: datetime.datetime,
-    header: str,
-    text: str,
-    results: dict[str, dict[tuple[str, str], Row]],
-    scaled: list[ScaleRow],
-) -> None:
-    stamp = f"{started:%Y%m%d-%H%M%S}"
-    (output / f"bench-{stamp}.md").write_text(text + "\n")
-    (output / "latest.md").write_text(text + "\n")
-    data = {
-        "header": header,
-        "rows": [
-            {"backend": backend, **asdict(row)}
-            for backend, rows in results.items()
-            for row in rows.values()
-        ],
-        "targets": {backend: target_values(rows, backend) for backend, rows in results.items()},
-        "scale": [asdict(row) for row in scaled],
-    }
-    (output / "latest.json").write_text(json.dumps(data, indent=2, default=str))
-    print(f"\nbench: results written to {output / 'latest.md'} and {output / 'latest.json'}")
 
 
 if __name__ == "__main__":
