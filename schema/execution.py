@@ -149,7 +149,10 @@ class Executor:
             for node in document.definitions
             if isinstance(node, OperationDefinitionNode)
         }
-        return PreparedDocument(document, (), operations, self.scope_rules.needs(document))
+        prepared = PreparedDocument(document, (), operations, self.scope_rules.needs(document))
+        if self.compiled is not None:
+            self.compiled.analyse(document, prepared.plans)
+        return prepared
 
     def estimate(self, prepared: PreparedDocument, request: GraphQLRequest) -> Estimate | None:
         """The operation's static cost (cached with the document), or None when the document
