@@ -67,6 +67,9 @@ class JobWorker:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._reaped: set[asyncio.Task[None]] = set()
+        # The tasks in `_run` (a taskiq message's, a reaped job's): stop() waits for them, so
+        # their hand-backs are written before the process goes on to exit.
+        self._holders: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
     @property
@@ -99,9 +102,9 @@ class JobWorker:
             loop.cancel()
         for running in list(self._running.values()):
             running.cancel()
-        await asyncio.gather(
-            *self._loops, *self._running.values(), *self._reaped, return_exceptions=True
-        )
+        waited = {*self._loops, *self._running.values(), *self._reaped, *self._holders}
+        waited.discard(asyncio.current_task())
+        await asyncio.gather(*waited, return_exceptions=True)
         self._loops.clear()
 
     async def reap(self) -> int:
@@ -165,6 +168,15 @@ class JobWorker:
             await asyncio.sleep(self.config.reap_interval_seconds)
 
     async def _run(self, job: Job) -> None:
+        holder = asyncio.current_task()
+        if holder is not None:
+            self._holders.add(holder)
+        try:
+            await self._hold(job)
+        finally:
+            self._holders.discard(holder)
+
+    async def _hold(self, job: Job) -> None:
         if self._stopping:  # claimed while stop() went by: give it straight back
             await self._release(job)
             return
