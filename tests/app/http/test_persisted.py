@@ -257,3 +257,17 @@ async def test_a_persisted_subscription_over_sse_is_resolved_before_it_starts(ap
     assert known.json()["errors"][0]["extensions"]["setting"] == "BATCHERY_MAX_OPERATION_COST"
     assert unknown.status_code == 400
     assert unknown.json()["errors"][0]["message"].startswith("PersistedQueryNotFound")
+    # The code travels too (it said BAD_REQUEST): an APQ client retries on this code.
+    assert code_of(unknown.json()) == "PERSISTED_QUERY_NOT_FOUND"
+
+
+async def test_trusted_mode_refuses_an_unknown_subscription_over_sse_with_its_code(
+    app_client, tmp_path
+):
+    manifest = apollo_manifest(tmp_path / "apollo.json", QUERY)
+    async with app_client(trusted_documents_manifest=manifest) as client:
+        response = await client.post(
+            "/graphql", json={"query": PROGRESS}, headers={"Accept": "text/event-stream"}
+        )
+    assert response.status_code == 400
+    assert code_of(response.json()) == "DOCUMENT_NOT_TRUSTED"
