@@ -220,9 +220,12 @@ class Settings:
     max_file_bytes: Positive = 20 * 1024 * 1024
     max_files: NonNegative = 20
     max_operations_bytes: Positive = 1024 * 1024
-    # The request line and headers of one request (app/http/head_limit.py): uvicorn's parser
+    # The request line and headers of one request (app/http/protocol.py): uvicorn's parser
     # sets no bound of its own. Long enough for a GET query string of a large document.
     max_request_head_bytes: Annotated[int, AtLeast(8192)] = 64 * 1024
+    # A response the client takes nothing of for this long cuts its connection, freeing what it
+    # would not read (app/http/protocol.py); 0 = wait as long as the client keeps it open.
+    write_stall_seconds: NonNegativeFloat = 60.0
     # An uploaded file stays in memory up to this size, then goes on to a temporary file.
     upload_spool_bytes: NonNegative = 1024 * 1024
     # Where those temporary files go (one directory per request); empty means data_dir/uploads.
