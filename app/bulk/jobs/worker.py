@@ -67,8 +67,9 @@ class JobWorker:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._reaped: set[asyncio.Task[None]] = set()
-        # The tasks in `_run` (a taskiq message's, a reaped job's): stop() waits for them, so
-        # their hand-backs are written before the process goes on to exit.
+        # The tasks of taskiq messages in `run_job` (claiming, running, handing back): stop()
+        # waits for them, so nothing of theirs is written after it returned (the process exits,
+        # or the database is closed, next).
         self._holders: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
@@ -80,8 +81,14 @@ class JobWorker:
         """The taskiq task: run `job_id` if nobody else holds it."""
         if self._stopping:
             return
-        with uncounted():  # background work, whichever request's task kicked it
-            await self._take(job_id)
+        holder = asyncio.current_task()
+        if holder is not None:
+            self._holders.add(holder)
+        try:
+            with uncounted():  # background work, whichever request's task kicked it
+                await self._take(job_id)
+        finally:
+            self._holders.discard(holder)
 
     async def _take(self, job_id: str) -> None:
         async with self._slots:
@@ -168,15 +175,6 @@ class JobWorker:
             await asyncio.sleep(self.config.reap_interval_seconds)
 
     async def _run(self, job: Job) -> None:
-        holder = asyncio.current_task()
-        if holder is not None:
-            self._holders.add(holder)
-        try:
-            await self._hold(job)
-        finally:
-            self._holders.discard(holder)
-
-    async def _hold(self, job: Job) -> None:
         if self._stopping:  # claimed while stop() went by: give it straight back
             await self._release(job)
             return

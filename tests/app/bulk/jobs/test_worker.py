@@ -161,6 +161,19 @@ async def test_stop_returns_only_once_a_messaged_job_is_handed_back(empty_engine
     assert held.lease_expires_at <= utcnow() and held.attempts == 0
 
 
+async def test_stop_waits_for_a_message_caught_claiming_its_job(empty_engine, tmp_path):
+    runner = Runner(empty_engine, gate=asyncio.Event())
+    worker = JobWorker(empty_engine, config(tmp_path, lease_seconds=3600), runner, name="w1")
+    job = await make(empty_engine)
+    message = asyncio.create_task(worker.run_job(job.id))
+    await asyncio.sleep(0)  # the message is claiming its job (a write) when the stop comes
+    await worker.stop()
+    # Its claim and hand-back were both written before stop() returned: nothing after it.
+    assert message.done() and runner.ran == []
+    again = await rows.claim_job(empty_engine, "w2", 60.0, job.id)
+    assert again is not None and again.attempts == 1
+
+
 async def test_graceful_restarts_never_use_up_a_jobs_attempts(empty_engine, tmp_path):
     jobs_dir = tmp_path / "jobs"
     job = await submit(empty_engine, jobs_dir, jsonl([bakery(n, "GR") for n in range(1, 4)]))
