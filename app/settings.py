@@ -236,6 +236,8 @@ class Settings:
     # Pairs of fields sharing a response name that validation's overlap rule may compare
     # (schema/document_limits.py), counted before it runs; 0 = no limit.
     max_field_overlaps: NonNegative = 10_000
+    # Operations in one document (only one runs, each is analysed); 0 = no limit.
+    max_document_operations: NonNegative = 64
     csrf_required: bool = True
     graphiql: bool = True
     document_cache_size: NonNegative = 512

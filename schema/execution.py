@@ -39,7 +39,12 @@ from loaders.builder import TooManyResults
 from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
-from schema.document_limits import field_overlap_refusal, max_aliases_rule, max_depth_rule
+from schema.document_limits import (
+    field_overlap_refusal,
+    max_aliases_rule,
+    max_depth_rule,
+    operations_refusal,
+)
 from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
@@ -130,6 +135,9 @@ class Executor:
             document = parse(query, max_tokens=self.settings.max_query_tokens)
         except GraphQLError as error:
             return PreparedDocument(None, (name_the_setting(error),))
+        many = operations_refusal(document, self.settings.max_document_operations)
+        if many is not None:  # before the cost floor, validation and scopes: each is per operation
+            return PreparedDocument(None, (many,))
         limit = self.settings.max_operation_cost
         floor = self.cost_analysis.floor(document) if limit > 0 else None
         if floor is not None and floor[0] > limit:

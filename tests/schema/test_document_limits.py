@@ -159,3 +159,25 @@ def test_twenty_fragments_sharing_fields_are_well_within_the_default():
     spreads = " ".join(f"...F{i}" for i in range(20))
     prepared = Executor(schema, Settings()).prepare(f"{{ bakeries {{ {spreads} }} }} {fragments}")
     assert prepared.errors == () and prepared.document is not None
+
+
+# ---- operations in one document ----
+# Only one operation of a document runs, but every one of them is validated, costed and
+# scoped: 1,000 small operations in a 33 KB document took 0.6-1.3 s to prepare on the event loop.
+
+
+def test_a_document_with_more_operations_than_the_limit_is_refused_before_analysis():
+    document = " ".join(f"query Q{i} {{ products {{ name }} }}" for i in range(1000))
+    prepared = Executor(schema, Settings()).prepare(document)
+    [error] = prepared.errors
+    assert error.message == (
+        "The document holds 1000 operations, more than 64: send only the operation to run, or "
+        "a few (a server limit, set by BATCHERY_MAX_DOCUMENT_OPERATIONS)."
+    )
+    assert error.extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_a_document_with_several_operations_within_the_limit_is_prepared():
+    document = " ".join(f"query Q{i} {{ products {{ name }} }}" for i in range(64))
+    prepared = Executor(schema, Settings()).prepare(document)
+    assert prepared.errors == () and len(prepared.operations) == 64
