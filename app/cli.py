@@ -248,8 +248,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
         # httptools with the request head bounded (BATCHERY_MAX_REQUEST_HEAD_BYTES): uvicorn's
-        # own sets no limit (app/http/head_limit.py).
-        http="app.http.head_limit:BoundedHttpToolsProtocol",
+        # own sets no limit (app.http.protocol.py).
+        http="app.http.protocol:BoundedHttpToolsProtocol",
         # SIGTERM: stop accepting, let the requests in flight finish for this long, then exit.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds or None,
     )

@@ -34,6 +34,7 @@ def jobs_config(settings: Settings) -> JobsConfig:
         lease_seconds=settings.jobs_lease_seconds,
         progress_interval_seconds=settings.jobs_progress_interval_seconds,
         worker_concurrency=settings.jobs_worker_concurrency,
+        max_line_bytes=settings.jobs_max_line_bytes,
     )
 
 
@@ -46,6 +47,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
         max_atomic_records=settings.jobs_max_atomic_records,
         max_chunk=settings.jobs_max_chunk_records,
         min_chunk=min(10, settings.jobs_max_chunk_records),
+        max_line_bytes=settings.jobs_max_line_bytes,
     )
 
 

@@ -220,9 +220,12 @@ class Settings:
     max_file_bytes: Positive = 20 * 1024 * 1024
     max_files: NonNegative = 20
     max_operations_bytes: Positive = 1024 * 1024
-    # The request line and headers of one request (app/http/head_limit.py): uvicorn's parser
+    # The request line and headers of one request (app/http/protocol.py): uvicorn's parser
     # sets no bound of its own. Long enough for a GET query string of a large document.
     max_request_head_bytes: Annotated[int, AtLeast(8192)] = 64 * 1024
+    # A response the client takes nothing of for this long cuts its connection, freeing what it
+    # would not read (app/http/protocol.py); 0 = wait as long as the client keeps it open.
+    write_stall_seconds: NonNegativeFloat = 60.0
     # An uploaded file stays in memory up to this size, then goes on to a temporary file.
     upload_spool_bytes: NonNegative = 1024 * 1024
     # Where those temporary files go (one directory per request); empty means data_dir/uploads.
@@ -230,6 +233,11 @@ class Settings:
     max_query_depth: Positive = 15
     max_query_tokens: Positive = 10_000
     max_aliases: NonNegative = 200
+    # Pairs of fields sharing a response name that validation's overlap rule may compare
+    # (schema/document_limits.py), counted before it runs; 0 = no limit.
+    max_field_overlaps: NonNegative = 10_000
+    # Operations in one document (only one runs, each is analysed); 0 = no limit.
+    max_document_operations: NonNegative = 64
     csrf_required: bool = True
     graphiql: bool = True
     document_cache_size: NonNegative = 512
@@ -347,6 +355,9 @@ class Settings:
     jobs_key_prefix: str = "batchery"
     jobs_max_file_bytes: Positive = 2 * 1024 * 1024 * 1024
     jobs_max_records: Positive = 10_000_000
+    # One record of a job's file (a JSON line, a CSV row) at most this long: a longer one is a
+    # bad record, skipped without being held in memory (a worker reads lines of at most this).
+    jobs_max_line_bytes: Positive = 1024 * 1024
     # An atomic job is one transaction: its locks and undo grow with every record.
     jobs_max_atomic_records: Positive = 100_000
     # Jobs of one client not yet finished (created, running or canceling).

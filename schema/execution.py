@@ -39,7 +39,12 @@ from loaders.builder import TooManyResults
 from schema.access import INTERNAL, Need, ScopeRules, refusal
 from schema.compiled import CompiledExecution, PlanCache
 from schema.cost import CostAnalysis, CostCache, CostModel, Estimate
-from schema.document_limits import max_aliases_rule, max_depth_rule
+from schema.document_limits import (
+    field_overlap_refusal,
+    max_aliases_rule,
+    max_depth_rule,
+    operations_refusal,
+)
 from schema.guards import GuardedExecutor, NodeBudget, NodeLimitExceeded
 
 logger = logging.getLogger("batchery.execution")
@@ -130,6 +135,9 @@ class Executor:
             document = parse(query, max_tokens=self.settings.max_query_tokens)
         except GraphQLError as error:
             return PreparedDocument(None, (name_the_setting(error),))
+        many = operations_refusal(document, self.settings.max_document_operations)
+        if many is not None:  # before the cost floor, validation and scopes: each is per operation
+            return PreparedDocument(None, (many,))
         limit = self.settings.max_operation_cost
         floor = self.cost_analysis.floor(document) if limit > 0 else None
         if floor is not None and floor[0] > limit:
@@ -138,6 +146,9 @@ class Executor:
             cost, variables_lowered_it = floor
             refusal = self.cost_refusal(cost, at_least=variables_lowered_it)
             return PreparedDocument(None, (refusal,), refused_cost=cost)
+        overlaps = field_overlap_refusal(document, self.settings.max_field_overlaps)
+        if overlaps is not None:
+            return PreparedDocument(None, (overlaps,))
         errors = validate(self.graphql_schema, document, self.rules)
         if errors:
             return PreparedDocument(None, tuple(name_the_setting(error) for error in errors))
@@ -146,7 +157,10 @@ class Executor:
             for node in document.definitions
             if isinstance(node, OperationDefinitionNode)
         }
-        return PreparedDocument(document, (), operations, self.scope_rules.needs(document))
+        prepared = PreparedDocument(document, (), operations, self.scope_rules.needs(document))
+        if self.compiled is not None:
+            self.compiled.analyse(document, prepared.plans)
+        return prepared
 
     def estimate(self, prepared: PreparedDocument, request: GraphQLRequest) -> Estimate | None:
         """The operation's static cost (cached with the document), or None when the document

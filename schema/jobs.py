@@ -20,12 +20,13 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.bulk.jobs.model import FileFormat, Job, JobProgress, JobSpec, JobStatus
-from app.bulk.jobs.service import JobRefused
+from app.bulk.jobs.service import JobRefused, Once
 from app.bulk.model import Operation, OptionOverrides
-from app.bulk_settings import bulk_limits
+from app.bulk_settings import bulk_limits, idempotency_store
 from app.db.audit import job_submitted, record
 from app.uploads import UploadedFile
 from schema.access import ADMIN, BULK, Caller, requires
+from schema.bulk.idempotency import idempotency_key, scope
 from schema.bulk.inputs import BatchOptions
 from schema.directives import DATABASE, sliced_by
 
@@ -273,14 +274,18 @@ class JobsMutation:
             options=overrides.over(bulk_limits(context.settings).defaults),
         )
         jobs = service(info)
+        key = idempotency_key(info)
+        once = None
+        if key is not None:
+            once = Once(idempotency_store(context.engine, context.settings), key, scope(info))
         try:
-            job = await jobs.submit(spec, file.chunks(), context.caller.id)
+            submitted = await jobs.submit_once(spec, file.chunks(), context.caller.id, once)
         except JobRefused as error:
             raise refused(error) from None
-        await record(
-            context.engine,
-            [job_submitted(job, context.caller.id, context.request_id or "none", "graphql")],
-        )
+        job = submitted.job
+        if not submitted.replayed:
+            entry = job_submitted(job, context.caller.id, context.request_id or "none", "graphql")
+            await record(context.engine, [entry])
         return to_bulk_job(job, base_url(info))
 
     @strawberry.mutation(

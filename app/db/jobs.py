@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Row, Table, case, func, literal, or_, select, update
+from sqlalchemy import Row, Select, Table, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.job_model import (
@@ -42,6 +42,18 @@ ACTIVE = frozenset({JobStatus.CREATED, JobStatus.RUNNING, JobStatus.CANCELING})
 # Final jobs whose files are still kept (EXPIRED ones have none left).
 EXPIRABLE = FINAL - {JobStatus.EXPIRED}
 MAX_LIST = 1000
+
+
+class TooManyActive(Exception):
+    """`create_job` refused: the owner already has `active` unfinished jobs (the limit or more)."""
+
+    def __init__(self, active: int) -> None:
+        super().__init__(f"{active} jobs not finished")
+        self.active = active
+
+
+# The first key of PostgreSQL's two-key advisory locks taken here: "BJ", bulk jobs.
+ADVISORY_CLASS = 0x424A
 
 
 def new_job_id() -> str:
@@ -89,9 +101,15 @@ async def create_job(
     expires_at: datetime | None,
     *,
     job_id: str | None = None,
+    max_active: int | None = None,
 ) -> Job:
     """A CREATED job of `total` records. `job_id` lets the caller store the file first, in the
-    job's own directory, and make the row only once the file is accepted."""
+    job's own directory, and make the row only once the file is accepted.
+
+    `max_active`: TooManyActive, and nothing made, when the owner already has that many jobs
+    not finished. The count and the insert are one transaction that concurrent submissions of
+    the owner take in turn (SQLite: the write lock, taken at BEGIN; PostgreSQL: an advisory
+    lock on the owner, held to the commit), so N at once cannot all pass a count of N - 1."""
     values: dict[str, Any] = {
         "id": job_id or new_job_id(),
         "owner": owner,
@@ -111,6 +129,13 @@ async def create_job(
         "failed_bytes": 0,
     }
     async with write_connection(engine) as conn, conn.begin():
+        if max_active is not None:
+            if conn.dialect.name == "postgresql":
+                owner_key = func.hashtext(literal(owner))
+                await conn.execute(select(func.pg_advisory_xact_lock(ADVISORY_CLASS, owner_key)))
+            active: int = (await conn.execute(_count_active(owner))).scalar_one()
+            if active >= max_active:
+                raise TooManyActive(active)
         row = (await conn.execute(jobs_table.insert().values(**values).returning(*_c))).one()
     return _job(row)
 
@@ -137,10 +162,13 @@ async def list_jobs(
 
 async def count_active(engine: AsyncEngine, owner: str) -> int:
     """The owner's jobs not yet finished (waiting, running, or being canceled)."""
-    statement = select(func.count()).where(_c.owner == owner, _c.status.in_(ACTIVE))
     async with engine.connect() as conn:
-        count: int = (await conn.execute(statement)).scalar_one()
+        count: int = (await conn.execute(_count_active(owner))).scalar_one()
     return count
+
+
+def _count_active(owner: str) -> Select[int]:
+    return select(func.count()).where(_c.owner == owner, _c.status.in_(ACTIVE))
 
 
 async def claim_job(

@@ -134,8 +134,9 @@ async def _dispatch(request: Request) -> Response:
 
 async def _subscription(request: Request, operations: list[Operation]) -> Response:
     """GraphQL over SSE (app/http/sse.py), with a persisted document's text filled in first."""
-    documents = request.app.state.documents
-    return await subscription_response(request, await resolve_documents(operations, documents))
+    state = request.app.state
+    resolved = await resolve_documents(operations, state.documents, _validates(state.executor))
+    return await subscription_response(request, resolved)
 
 
 async def _respond(
@@ -148,8 +149,8 @@ async def _respond(
 ) -> Response:
     app_state = request.app.state
     mode = cost_mode(request)
-    operations = await resolve_documents(operations, app_state.documents)
     executor: Executor = app_state.executor
+    operations = await resolve_documents(operations, app_state.documents, _validates(executor))
     planned: list[Planned] = []
     for operation in operations:
         key = operation.request.cache_key if operation.request is not None else None
@@ -198,6 +199,11 @@ async def _respond(
         # The results and loaders are gone with the answer: what waited for that runs now.
         for action in batch.after_answer:
             action()
+
+
+def _validates(executor: Executor) -> Callable[[str, str], bool]:
+    """Whether a document parses and validates (prepared under its id: planning reuses it)."""
+    return lambda text, document_id: executor.prepare(text, document_id).document is not None
 
 
 class _Batch:

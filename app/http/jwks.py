@@ -1,7 +1,8 @@
 """The identity provider's public keys: a JWKS from a URL or a file, or one PEM key.
 
 A JWKS URL is fetched in a thread (urllib is blocking; the event loop never waits on the
-network), with a timeout and a size limit, and its keys are kept `cache_seconds`. A token naming a
+network), with a timeout and a size limit, and its keys are kept `cache_seconds`; once they
+expire, they keep answering while the set is refetched in the background. A token naming a
 key id the set lacks triggers a refetch (the provider rotated its keys), but at most once per
 `min_refresh_seconds` whatever the tokens say: a flood of made-up key ids costs the provider one
 request per interval, not one per token. Concurrent requests that need a fetch share one. When a
@@ -121,6 +122,8 @@ class CachedJwks:
         # PyJWK objects built from the JWKS, per (kid, alg): parsing a key once per set.
         self._built: dict[tuple[str, str], PyJWK] = {}
         self.fetches = 0
+        # The refresh of an expired set, running while the held keys answer.
+        self.refreshing: asyncio.Future[Fetched] | None = None
 
     def load_now(self) -> None:
         """Read the set synchronously (at start, for a file): errors stop the start."""
@@ -129,8 +132,13 @@ class CachedJwks:
     async def key(self, kid: str | None, alg: str) -> PyJWK:
         fetched = self._fetched
         now = self._clock()
-        if fetched is None or now - fetched.at >= self._cache_seconds:
-            fetched = await self._refresh(reason="expired" if fetched else "first use")
+        if fetched is None:
+            fetched = await self._refresh(reason="first use")
+        elif now - fetched.at >= self._cache_seconds:
+            # The held keys answer while the set is refreshed: waiting for it stalled every
+            # JWT request for up to the fetch's timeout (a slow or dripping provider) each time
+            # the set expired. A token whose key is not held waits for a fetch below.
+            self._refresh_in_background()
         jwk = self._find(fetched, kid)
         if jwk is None and self._may_refresh(now):
             fetched = await self._refresh(reason=f"unknown key id {shown(kid)}")
@@ -142,6 +150,10 @@ class CachedJwks:
                 else f"names no key id (kid), and {self.description} holds more than one key"
             )
         return self._build(jwk, kid or "", alg)
+
+    def _refresh_in_background(self) -> None:
+        if self.refreshing is None or self.refreshing.done():
+            self.refreshing = asyncio.ensure_future(self._refresh(reason="expired"))
 
     def _may_refresh(self, now: float) -> bool:
         return self._last_attempt is None or now - self._last_attempt >= self._min_refresh_seconds

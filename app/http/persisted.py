@@ -6,7 +6,8 @@ of a batch, over GET and POST, against one store (`app/persisted`).
   entry alone (`PERSISTED_QUERY_NOT_FOUND`, which makes an APQ client send the text with the
   hash), and the others run. All the ids of a request are looked up at once (one Redis round trip).
 - An entry with both the text and a `sha256:` id (APQ's second try) registers the text, once the
-  hash is checked: a hash that is not the text's is refused (`PERSISTED_QUERY_HASH_MISMATCH`).
+  hash is checked (a hash that is not the text's is refused: `PERSISTED_QUERY_HASH_MISMATCH`)
+  and the document parses and validates (anything else is answered, and not stored).
   Registered through APQ, a document is reachable as `documentId: "sha256:<hash>"` too.
 - Trusted documents (`BATCHERY_TRUSTED_DOCUMENTS_MANIFEST`): only the manifest's documents run,
   by id or by text; anything else is refused (`DOCUMENT_NOT_TRUSTED`) and nothing is registered.
@@ -16,7 +17,9 @@ of a batch, over GET and POST, against one store (`app/persisted`).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from app.http.params import Operation
@@ -57,8 +60,16 @@ def document_store(settings: Settings) -> DocumentStore:
     )
 
 
-async def resolve_documents(operations: list[Operation], store: DocumentStore) -> list[Operation]:
-    """The operations with every persisted document's text filled in, or their refusal."""
+async def resolve_documents(
+    operations: list[Operation],
+    store: DocumentStore,
+    valid: Callable[[str, str], bool] | None = None,
+) -> list[Operation]:
+    """The operations with every persisted document's text filled in, or their refusal.
+
+    `valid(text, id)` says whether a document sent for registration parses and validates (the
+    executor prepares it, and caches what it prepared under the id); only then is it stored,
+    as Apollo Server does: otherwise any text with its hash is kept, a free key-value store."""
     wanted = {key for operation in operations if (key := _lookup_key(operation, store))}
     found = await store.get_many(wanted) if wanted else {}
     resolved = []
@@ -71,7 +82,11 @@ async def resolve_documents(operations: list[Operation], store: DocumentStore) -
         if isinstance(answer, GraphQLRequest):
             if answer.query is not None and request.query is not None and not store.trusted:
                 assert answer.document_id is not None
-                await store.put(answer.document_id, answer.query)  # APQ registration
+                if valid is None or valid(answer.query, answer.document_id):
+                    await store.put(answer.document_id, answer.query)  # APQ registration
+                # Preparing a new document takes milliseconds: let other requests run between
+                # the registrations of a batch.
+                await asyncio.sleep(0)
             resolved.append(dataclasses.replace(operation, request=answer))
         else:
             problem, code = answer

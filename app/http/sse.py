@@ -62,7 +62,11 @@ async def subscription_response(request: Request, operations: list[Operation]) -
         )
     operation = operations[0]
     if operation.request is None:
-        raise bad_request(operation.problem or "The operation has no `query`.")
+        # With its own code: PERSISTED_QUERY_NOT_FOUND (which APQ clients answer with the
+        # text), DOCUMENT_NOT_TRUSTED, BAD_REQUEST.
+        raise RequestError(
+            400, operation.problem or "The operation has no `query`.", operation.code
+        )
     state = request.app.state
     context = Context.create(
         state.engine,

@@ -53,9 +53,8 @@ class CompiledExecution:
         operation_name: str | None,
         budget: NodeBudget,
     ) -> ExecutionResult | None:
-        if cache.document is None:
-            cache.document = Document.of(document)
-            cache.variables = directive_variables(document)
+        self.analyse(document, cache)
+        assert cache.document is not None
         if not cache.document.plain:
             return None
         run_input = OperationInput.build(
@@ -73,6 +72,16 @@ class CompiledExecution:
         if plan is None:
             return None
         return await Run(plan, run_input, self.schema, budget).execute()
+
+    @staticmethod
+    def analyse(document: DocumentNode, cache: PlanCache) -> None:
+        """What plans of this document need whatever the request (once per cached document).
+        Done when the document is prepared, where the batch runner yields between new
+        documents: left to the first execution, the operations of a batch of 100 new
+        documents analysed them back to back in one turn of the event loop (~0.2 s)."""
+        if cache.document is None:
+            cache.document = Document.of(document)
+            cache.variables = directive_variables(document)
 
     def plan(self, cache: PlanCache, run_input: OperationInput) -> OperationPlan | None:
         assert cache.document is not None and cache.variables is not None

@@ -229,7 +229,7 @@ async def test_healthz_answers_while_the_heaviest_allowed_query_runs(tmp_path):
 
 async def test_batchery_serve_bounds_the_request_head(tmp_path):
     # uvicorn's httptools protocol alone read a 30 MB header whole; `batchery serve` runs the
-    # bounded one (app/http/head_limit.py) and says which setting to change.
+    # bounded one (app.http.protocol.py) and says which setting to change.
     with server_process(tmp_path, max_request_head_bytes="16384") as server:
         server.seed(*SMALL)
         server.start()

@@ -27,14 +27,23 @@ PROGRESS = (
 )
 
 
-async def submit(client, key: str, content: bytes, filename: str = "records.jsonl", **variables):
+async def submit(
+    client,
+    key: str,
+    content: bytes,
+    filename: str = "records.jsonl",
+    *,
+    extra: dict[str, str] | None = None,
+    **variables,
+):
     operations = {"query": SUBMIT, "variables": {"file": None, **variables}}
     payload = body(
         field("operations", operations),
         field("map", {"0": ["variables.file"]}),
         file("0", content, filename, "application/octet-stream"),
     )
-    return await client.post("/graphql", content=payload, headers=headers(**bearer(key)))
+    sent = headers(**bearer(key), **(extra or {}))
+    return await client.post("/graphql", content=payload, headers=sent)
 
 
 async def graphql(client, key: str, query: str, **variables):
@@ -181,3 +190,24 @@ async def test_cancel_of_a_finished_job_returns_it_as_it_is(client, engine):
         client, key, "mutation($id: ID!) { cancelBulkJob(id: $id) { status } }", id=job["id"]
     )
     assert canceled["data"]["cancelBulkJob"]["status"] == "COMPLETED"
+
+
+async def test_a_retried_submit_with_its_idempotency_key_gets_the_same_job(client, engine):
+    key = await new_key(engine, "read", "bulk")
+    once = {"Idempotency-Key": "graphql-jobs-retry-1"}
+    content = bakeries_jsonl(4)
+    first = (await submit(client, key, content, extra=once)).json()
+    retry = (await submit(client, key, content, extra=once)).json()
+    job = first["data"]["submitBulkJob"]
+    assert retry["data"]["submitBulkJob"]["id"] == job["id"]
+    listed = await graphql(client, key, "{ bulkJobs(first: 50) { id } }")
+    assert [j["id"] for j in listed["data"]["bulkJobs"]] == [job["id"]]
+
+    reused = (await submit(client, key, bakeries_jsonl(5), extra=once)).json()
+    assert reused["data"] is None
+    (error,) = reused["errors"]
+    assert error["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert "Idempotency-Key" in error["message"]
+    listed = await graphql(client, key, "{ bulkJobs(first: 50) { id } }")
+    assert len(listed["data"]["bulkJobs"]) == 1
+    assert (await progress(client, key, job["id"]))[-1]["status"] == "COMPLETED"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.bulk.jobs.lines import DEFAULT_MAX_LINE_BYTES
+
 
 @dataclass(frozen=True, slots=True)
 class JobsConfig:
@@ -27,6 +29,8 @@ class JobsConfig:
     lease_seconds: float = 60.0
     progress_interval_seconds: float = 0.5
     worker_concurrency: int = 2
+    # A record (JSON line, CSV row) longer than this is a bad record, skipped unread.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @property
     def embedded(self) -> bool:
@@ -44,4 +48,5 @@ SETTING = {
     "max_records": "BATCHERY_JOBS_MAX_RECORDS",
     "max_atomic_records": "BATCHERY_JOBS_MAX_ATOMIC_RECORDS",
     "max_active_per_client": "BATCHERY_JOBS_MAX_ACTIVE_PER_CLIENT",
+    "max_line_bytes": "BATCHERY_JOBS_MAX_LINE_BYTES",
 }

@@ -120,6 +120,9 @@ class RecordWriter:
         return self.rows([self.header]) if self.file_format is FileFormat.CSV else b""
 
     def record(self, row: SourceRow) -> bytes:
+        if row.raw is None and row.text is None:
+            # A record too long to have been kept (sources.py): results.jsonl names its line.
+            return b""
         if self.file_format is FileFormat.JSONL:
             text = row.text if row.text is not None else orjson.dumps(row.raw).decode()
             return text.encode() + b"\n"

@@ -90,7 +90,7 @@ class JobRunner:
         be told how it ended: then the lease runs out and another worker resumes it)."""
         assert job.lease_owner == self.worker, "run only a job this worker claimed"
         entity = ENTITIES.get(job.spec.entity)
-        run = RunState.of(job, self.jobs_dir, entity, self.clock())
+        run = RunState.of(job, self.jobs_dir, entity, self.clock(), self.config.max_line_bytes)
         try:
             final: Job | None = await self._execute(run, entity)
         except LeaseLost:

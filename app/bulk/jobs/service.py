@@ -6,6 +6,11 @@ the job's row and enqueues it; `cancel`, `get`, `list` and `watch` read and chan
 follow its progress. Refusals are `JobRefused` with a code and a message naming the setting and
 its value, for the API to answer 4xx with.
 
+A submission may carry an `Idempotency-Key` (`Once`, app/bulk/idempotency.py): its meaning is
+the job's spec and the file's SHA-256, known once the file is stored; a retry with the same key
+and the same file gets the job made the first time (its stored file thrown away), the same key
+with another file or spec is refused (IDEMPOTENCY_KEY_REUSED), as bulk requests are.
+
 Where the jobs run depends on the configuration: embedded (no broker URL), this service also
 holds a `JobWorker` that runs them in this process; with Redis it only enqueues and `batchery
 worker` processes (app/bulk/jobs/worker_process.py) run them.
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -25,6 +32,7 @@ from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
 from app.bulk.entities import ENTITIES
+from app.bulk.idempotency import IdempotencyError, IdempotencyStore, check_key, fingerprint
 from app.bulk.jobs import broker as brokers
 from app.bulk.jobs import sources
 from app.bulk.jobs.broker import QueueUnavailable
@@ -43,7 +51,7 @@ from app.db.statements import uncounted
 
 logger = logging.getLogger("batchery.jobs")
 
-__all__ = ["JobNotFound", "JobRefused", "JobsService", "QueueUnavailable"]
+__all__ = ["JobNotFound", "JobRefused", "JobsService", "Once", "QueueUnavailable", "Submitted"]
 
 
 class JobRefused(ValueError):
@@ -62,6 +70,23 @@ ATOMIC_TOO_LARGE = "ATOMIC_TOO_LARGE"
 TOO_MANY_ACTIVE_JOBS = "TOO_MANY_ACTIVE_JOBS"
 INVALID_FILE = "INVALID_FILE"
 UNKNOWN_ENTITY = "UNKNOWN_ENTITY"
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """An Idempotency-Key on a submission: the key, where it is used (its caller and transport:
+    one caller's keys are never another's), and the store that remembers it."""
+
+    store: IdempotencyStore
+    key: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: Job
+    # A retry under its Idempotency-Key: the job made the first time, nothing new made.
+    replayed: bool = False
 
 
 def make_bus(config: JobsConfig) -> ProgressBus:
@@ -115,30 +140,65 @@ class JobsService:
     async def submit(self, spec: JobSpec, source: AsyncIterator[bytes], owner: str) -> Job:
         """Store the file, count it, make the job (CREATED) and enqueue it. JobRefused when a
         limit or the file says no; nothing is kept then."""
+        return (await self.submit_once(spec, source, owner)).job
+
+    async def submit_once(
+        self,
+        spec: JobSpec,
+        source: AsyncIterator[bytes],
+        owner: str,
+        once: Once | None = None,
+    ) -> Submitted:
+        """`submit`, under an Idempotency-Key when `once` is given: a retry of the same
+        submission gets its job back (`replayed`). JobRefused with the idempotency error's code
+        for a key reused with another file, or still in use."""
         config = self.config
-        active = await rows.count_active(self.engine, owner)
-        if active >= config.max_active_per_client:
-            raise JobRefused(
-                TOO_MANY_ACTIVE_JOBS,
-                f"this client has {active} bulk jobs not finished; at most "
-                f"{config.max_active_per_client} at once ({SETTING['max_active_per_client']}): "
-                "wait for one to finish, or cancel one",
-            )
+        if once is not None:
+            try:
+                check_key(once.key)
+            except IdempotencyError as error:
+                raise JobRefused(error.code, str(error)) from None
+        else:
+            # Refused before the upload is read when the client is over its limit already (a
+            # keyed retry is read first: its job may be one of those). The limit itself holds
+            # in create_job, where concurrent submissions take turns.
+            active = await rows.count_active(self.engine, owner)
+            if active >= config.max_active_per_client:
+                raise _too_many_active(active, config.max_active_per_client)
         job_id = rows.new_job_id()
+        stored = JobFiles.of(config.jobs_dir, job_id, spec.file_format)
+        digest = hashlib.sha256()
         try:
-            total = await self._store(job_id, spec, source)
+            total = await self._store(job_id, spec, _hashed(source, digest))
             self._check_records(spec, total)
-            job = await rows.create_job(
-                self.engine,
-                spec,
-                owner,
-                total,
-                utcnow() + timedelta(seconds=config.retention_seconds),
-                job_id=job_id,
-            )
+            if once is not None:
+                meaning = fingerprint(["submitBulkJob", repr(spec), digest.hexdigest()])
+                first = await self._claim(once, meaning)
+                if first is not None:
+                    await asyncio.to_thread(stored.remove)
+                    return Submitted(first, replayed=True)
+            try:
+                job = await rows.create_job(
+                    self.engine,
+                    spec,
+                    owner,
+                    total,
+                    utcnow() + timedelta(seconds=config.retention_seconds),
+                    job_id=job_id,
+                    max_active=config.max_active_per_client,
+                )
+            except BaseException:
+                if once is not None:
+                    await once.store.release(once.key, once.scope)
+                raise
+        except rows.TooManyActive as over:
+            await asyncio.to_thread(stored.remove)
+            raise _too_many_active(over.active, config.max_active_per_client) from None
         except BaseException:
-            await asyncio.to_thread(JobFiles.of(config.jobs_dir, job_id, spec.file_format).remove)
+            await asyncio.to_thread(stored.remove)
             raise
+        if once is not None:
+            await once.store.complete(once.key, once.scope, 202, job.id)
         try:
             await brokers.enqueue(self.broker, job.id)
         except (OSError, RedisError, SendTaskError) as error:
@@ -147,6 +207,19 @@ class JobsService:
             logger.warning(
                 "job %s: not enqueued (%s); a worker's reaper will take it", job.id, error
             )
+        return Submitted(job)
+
+    async def _claim(self, once: Once, meaning: str) -> Job | None:
+        """None: the key is this submission's now; else the job its first use made."""
+        try:
+            first = await once.store.claim(once.key, once.scope, meaning)
+        except IdempotencyError as error:
+            raise JobRefused(error.code, str(error)) from None
+        if first is None:
+            return None
+        job = await rows.get_job(self.engine, first.body)
+        if job is None:  # only a bug (rows are never deleted) gets here
+            raise RuntimeError(f"{once.key!r} names job {first.body}, which does not exist")
         return job
 
     async def _store(self, job_id: str, spec: JobSpec, source: AsyncIterator[bytes]) -> int:
@@ -172,6 +245,7 @@ class JobsService:
                 spec.file_format.value,
                 entity,
                 extra_columns=EXTRA_COLUMNS,
+                max_line_bytes=self.config.max_line_bytes,
             )
         except (sources.SourceError, UnicodeDecodeError) as error:
             raise JobRefused(INVALID_FILE, f"the file cannot be read: {error}") from None
@@ -209,7 +283,7 @@ class JobsService:
         if job is not None and job.status is JobStatus.CANCELED and job.started_at is None:
             # No worker will ever take it: its results and unprocessed files are written here.
             try:
-                await report_never_run(self.config.jobs_dir, job)
+                await report_never_run(self.config.jobs_dir, job, self.config.max_line_bytes)
             except (OSError, ValueError):
                 logger.exception("job %s: canceled, but its files could not be written", job.id)
         if job is not None:
@@ -226,6 +300,21 @@ class JobsService:
     async def stats(self) -> JobStats:
         with uncounted():  # a scrape, like a health probe, is no request's work
             return await job_stats(self.engine)
+
+
+async def _hashed(source: AsyncIterator[bytes], digest: hashlib._Hash) -> AsyncIterator[bytes]:
+    """`source`, its bytes added to `digest` as they pass."""
+    async for chunk in source:
+        digest.update(chunk)
+        yield chunk
+
+
+def _too_many_active(active: int, limit: int) -> JobRefused:
+    return JobRefused(
+        TOO_MANY_ACTIVE_JOBS,
+        f"this client has {active} bulk jobs not finished; at most {limit} at once "
+        f"({SETTING['max_active_per_client']}): wait for one to finish, or cancel one",
+    )
 
 
 async def _not_here(job_id: str) -> None:

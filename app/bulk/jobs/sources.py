@@ -5,9 +5,11 @@ then one record per row; an empty cell leaves the field out; a blank row is skip
 one JSON object of fields per line; blank lines are skipped. Line numbers are the file's own (a
 CSV record spanning several lines is numbered by its first line).
 
-Records are read one at a time from the file, never all at once. Every record the file holds is
-yielded, the unreadable ones too (with `problem` set), so counting and skipping records give the
-same numbers whoever reads the file: the bulk jobs' checkpoints count records this way.
+Records are read one at a time from the file, never all at once, and never a line longer than
+`max_line_bytes` whole (app/bulk/jobs/lines.py): such a record is an unreadable one, skipped in
+bounded memory. Every record the file holds is yielded, the unreadable ones too (with `problem`
+set), so counting and skipping records give the same numbers whoever reads the file: the bulk
+jobs' checkpoints count records this way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import orjson
 
 from app.bulk.entities import Entity, Kind
 from app.bulk.importing import SourceRow
+from app.bulk.jobs.lines import DEFAULT_MAX_LINE_BYTES, BoundedLines, LineTooLong
 
 # The file formats by name ("csv", "jsonl"), as `FileFormat.value` spells them.
 CSV, JSONL = "csv", "jsonl"
@@ -49,35 +52,66 @@ def read_rows(
     *,
     skip: int = 0,
     extra_columns: Collection[str] = (),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[SourceRow]:
     """The file's records from the `skip`-th on. `extra_columns`: CSV header names accepted on
-    top of the entity's fields (a job's `id` column)."""
+    top of the entity's fields (a job's `id` column). A record longer than `max_line_bytes` is
+    an unreadable one, never held whole."""
     if not path.is_file():
         raise SourceError(f"no such file: {path}")
-    rows = csv_rows(path, entity, extra_columns) if file_format == CSV else jsonl_rows(path)
+    rows = (
+        csv_rows(path, entity, extra_columns, max_line_bytes)
+        if file_format == CSV
+        else jsonl_rows(path, max_line_bytes)
+    )
     return itertools.islice(rows, skip, None) if skip else rows
 
 
 def count_rows(
-    path: Path, file_format: str, entity: Entity, *, extra_columns: Collection[str] = ()
+    path: Path,
+    file_format: str,
+    entity: Entity,
+    *,
+    extra_columns: Collection[str] = (),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> int:
     """How many records the file holds (unreadable ones included); SourceError on a bad header."""
-    return sum(1 for _ in read_rows(path, file_format, entity, extra_columns=extra_columns))
+    rows = read_rows(
+        path, file_format, entity, extra_columns=extra_columns, max_line_bytes=max_line_bytes
+    )
+    return sum(1 for _ in rows)
 
 
-def csv_header(path: Path) -> list[str]:
+def csv_header(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[str]:
     """The CSV file's header row ([] for an empty file)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), [])
+    with path.open("rb") as handle:
+        return _header(csv.reader(BoundedLines(handle, max_line_bytes, csv=True)), path)
+
+
+def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
+    try:
+        return next(reader, [])
+    except LineTooLong as long:
+        raise SourceError(f"{path.name}: the header row: {long}") from None
+    except csv.Error as error:
+        raise SourceError(f"{path.name}: the header row is not valid CSV: {error}") from None
 
 
 def csv_rows(
-    path: Path, entity: Entity, extra_columns: Collection[str] = ()
+    path: Path,
+    entity: Entity,
+    extra_columns: Collection[str] = (),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[SourceRow]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
+    # The csv module's own cap on a cell (128 KiB by default) must not refuse what our limit on
+    # a whole record lets through; the cap is the module's, process-wide, and only ever raised.
+    if csv.field_size_limit() < max_line_bytes:
+        csv.field_size_limit(max_line_bytes)
+    with path.open("rb") as handle:
+        lines = BoundedLines(handle, max_line_bytes, csv=True)
+        reader = csv.reader(lines)
+        header = _header(reader, path)
+        if not header:
             return
         unknown = [n for n in header if entity.field(n) is None and n not in extra_columns]
         if unknown:
@@ -85,9 +119,20 @@ def csv_rows(
             raise SourceError(
                 f"{path.name}: unknown column {unknown[0]!r}; {entity.name} has {known}"
             )
-        line = reader.line_num
-        for cells in reader:
-            start, line = line + 1, reader.line_num
+        line = lines.number
+        while True:
+            lines.start_record()
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (LineTooLong, csv.Error) as error:
+                # Nothing of it is kept (raw None): a failed file cannot hold it.
+                start, line = line + 1, lines.number
+                problem = str(error) if isinstance(error, LineTooLong) else f"not CSV: {error}"
+                yield SourceRow(start, None, problem)
+                continue
+            start, line = line + 1, lines.number
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) != len(header):
@@ -113,9 +158,19 @@ def _cell(entity: Entity, name: str, cell: str) -> Any:
     return cell
 
 
-def jsonl_rows(path: Path) -> Iterator[SourceRow]:
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, text in enumerate(handle, start=1):
+def jsonl_rows(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[SourceRow]:
+    with path.open("rb") as handle:
+        lines = BoundedLines(handle, max_line_bytes)
+        while True:
+            try:
+                text = next(lines)
+            except StopIteration:
+                return
+            except LineTooLong as long:
+                # Nothing of it is kept (raw and text None): a failed file cannot hold it.
+                yield SourceRow(long.line, None, str(long))
+                continue
+            number = lines.number
             if not text.strip():
                 continue
             line = text.rstrip("\r\n")

@@ -14,6 +14,7 @@ from app.bulk.entities import ENTITIES, Entity
 from app.bulk.importing import SourceRow
 from app.bulk.jobs import sources
 from app.bulk.jobs.files import JobFiles, RecordWriter, ResultFiles
+from app.bulk.jobs.lines import DEFAULT_MAX_LINE_BYTES
 from app.bulk.jobs.model import Job, JobCounts, JobProgress, JobStatus
 from app.bulk.jobs.records import EXTRA_COLUMNS, Outcome
 from app.bulk.model import ErrorCode, RecordError
@@ -46,6 +47,8 @@ class RunnerConfig:
     max_attempts: int = 5
     # fsync the result files before each commit: exactly once across a machine crash too.
     fsync: bool = True
+    # A longer record (a JSON line, a CSV row) is a bad one, skipped without being held.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 class LeaseLost(Exception):
@@ -62,15 +65,24 @@ class RunState:
     counts: JobCounts
     started: float
     last_event: float = field(default=float("-inf"))
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @classmethod
-    def of(cls, job: Job, jobs_dir: Path, entity: Entity | None, now: float) -> RunState:
+    def of(
+        cls,
+        job: Job,
+        jobs_dir: Path,
+        entity: Entity | None,
+        now: float,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> RunState:
         files = JobFiles.of(jobs_dir, job.id, job.spec.file_format)
         results = ResultFiles(
             files, RecordWriter(job.spec.file_format, []), job.results_bytes, job.failed_bytes
         )
         # An unknown entity fails the job before anything reads it.
-        return cls(job, entity or next(iter(ENTITIES.values())), results, job.counts, now)
+        fallback = next(iter(ENTITIES.values()))
+        return cls(job, entity or fallback, results, job.counts, now, max_line_bytes=max_line_bytes)
 
     def open(self) -> None:
         """Read the CSV header, cut the result files back to the checkpoint."""
@@ -81,7 +93,7 @@ class RunState:
                 "BATCHERY_JOBS_DIR)"
             )
         if self.job.spec.file_format.value == sources.CSV:
-            self.results.records.header = sources.csv_header(files.input)
+            self.results.records.header = sources.csv_header(files.input, self.max_line_bytes)
         self.results.open()
 
     def rows(self, skip: int = 0, *, safe: bool = False) -> Iterator[SourceRow]:
@@ -91,7 +103,7 @@ class RunState:
             return iter(())
         rows = sources.read_rows(
             files.input, self.job.spec.file_format.value, self.entity, skip=skip,
-            extra_columns=EXTRA_COLUMNS,
+            extra_columns=EXTRA_COLUMNS, max_line_bytes=self.max_line_bytes,
         )  # fmt: skip
         return readable_part(rows) if safe else rows
 
@@ -148,10 +160,12 @@ def readable_part(rows: Iterator[SourceRow]) -> Iterator[SourceRow]:
         return
 
 
-async def report_never_run(jobs_dir: Path, job: Job) -> None:
+async def report_never_run(
+    jobs_dir: Path, job: Job, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> None:
     """The files of a job canceled before a worker took it (`request_cancel` made it CANCELED
     at once): every record NOT_PROCESSED in results.jsonl and listed in unprocessed.<fmt>."""
-    run = RunState.of(job, jobs_dir, ENTITIES.get(job.spec.entity), 0.0)
+    run = RunState.of(job, jobs_dir, ENTITIES.get(job.spec.entity), 0.0, max_line_bytes)
     error = RecordError(ErrorCode.NOT_PROCESSED, "not processed: the job was canceled")
 
     def write() -> None:

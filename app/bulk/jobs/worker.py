@@ -67,6 +67,10 @@ class JobWorker:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._reaped: set[asyncio.Task[None]] = set()
+        # The tasks of taskiq messages in `run_job` (claiming, running, handing back): stop()
+        # waits for them, so nothing of theirs is written after it returned (the process exits,
+        # or the database is closed, next).
+        self._holders: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
     @property
@@ -77,8 +81,14 @@ class JobWorker:
         """The taskiq task: run `job_id` if nobody else holds it."""
         if self._stopping:
             return
-        with uncounted():  # background work, whichever request's task kicked it
-            await self._take(job_id)
+        holder = asyncio.current_task()
+        if holder is not None:
+            self._holders.add(holder)
+        try:
+            with uncounted():  # background work, whichever request's task kicked it
+                await self._take(job_id)
+        finally:
+            self._holders.discard(holder)
 
     async def _take(self, job_id: str) -> None:
         async with self._slots:
@@ -99,9 +109,9 @@ class JobWorker:
             loop.cancel()
         for running in list(self._running.values()):
             running.cancel()
-        await asyncio.gather(
-            *self._loops, *self._running.values(), *self._reaped, return_exceptions=True
-        )
+        waited = {*self._loops, *self._running.values(), *self._reaped, *self._holders}
+        waited.discard(asyncio.current_task())
+        await asyncio.gather(*waited, return_exceptions=True)
         self._loops.clear()
 
     async def reap(self) -> int:

@@ -13,6 +13,8 @@ Every route needs the `bulk` scope. A job is its owner's (and admins'): to anyon
 exactly like a job that does not exist. Files are found from the job's id alone, never from a
 path a client sends. Refusals name their setting: 413 over BATCHERY_JOBS_MAX_FILE_BYTES (or the
 records limits), 429 over BATCHERY_JOBS_MAX_ACTIVE_PER_CLIENT, 400 for a file that cannot be read.
+`Idempotency-Key` on `POST /api/jobs`: a retry with the same file gets the same job (202,
+`Idempotent-Replayed: true`); the same key with another file or fields is 422.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.bulk.idempotency import HEADER
 from app.bulk.jobs.files import JobFiles
 from app.bulk.jobs.model import FINAL, Job, JobProgress, JobSpec, JobStatus
-from app.bulk.jobs.service import JobRefused
-from app.bulk_settings import bulk_limits
+from app.bulk.jobs.service import JobRefused, Once
+from app.bulk_settings import bulk_limits, idempotency_store
 from app.db.audit import job_submitted
 from app.http import audit
 from app.http.access import caller_of, request_id_of
 from app.http.rest.access import guarded
 from app.http.rest.costs import charged
+from app.http.rest.idempotency import REPLAYED
 from app.http.rest.io import Handler, HttpError, answers_errors, json_response, query_int
 from app.http.rest.job_uploads import entity_of, format_of, operation_of, options_of, read_upload
 from app.http.sse import event_stream, json_data
@@ -53,6 +57,8 @@ STATUS_OF_REFUSAL = {
     "TOO_MANY_RECORDS": 413,
     "ATOMIC_TOO_LARGE": 413,
     "TOO_MANY_ACTIVE_JOBS": 429,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "IDEMPOTENCY_KEY_IN_PROGRESS": 409,
 }
 KINDS = ("results", "failed", "unprocessed")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
@@ -142,13 +148,30 @@ async def submit(request: Request) -> Response:
     )
     caller = caller_of(request)
     try:
-        job = await jobs.submit(spec, upload.chunks, caller.id)
+        submitted = await jobs.submit_once(spec, upload.chunks, caller.id, once_of(request))
     except JobRefused as refused:
         status = STATUS_OF_REFUSAL.get(refused.code, 400)
         raise HttpError(status, refused.code, refused.message) from None
-    entry = job_submitted(job, caller.id, request_id_of(request), "rest")
-    await audit.write(request, request.app.state.engine, [entry])
-    return json_response(job_json(job, request), 202, headers={"Location": f"/api/jobs/{job.id}"})
+    job = submitted.job
+    headers = {"Location": f"/api/jobs/{job.id}"}
+    if submitted.replayed:
+        headers[REPLAYED] = "true"
+    else:
+        entry = job_submitted(job, caller.id, request_id_of(request), "rest")
+        await audit.write(request, request.app.state.engine, [entry])
+    return json_response(job_json(job, request), 202, headers=headers)
+
+
+def once_of(request: Request) -> Once | None:
+    """The request's Idempotency-Key, scoped to its caller (another caller's same key is
+    another key) and to this route."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    caller = caller_of(request)
+    scope = f"{caller.id}|rest-jobs" if caller.authenticated else "rest-jobs"
+    state = request.app.state
+    return Once(idempotency_store(state.engine, state.settings), key, scope)
 
 
 async def list_jobs(request: Request) -> Response:

@@ -443,3 +443,14 @@ async def test_graphiql_introspection_passes_the_limits(client):
     assert "errors" not in body
     names = {t["name"] for t in body["data"]["__schema"]["types"]}
     assert {"Bakery", "Upload", "Photo"} <= names
+
+
+async def test_fields_overlapping_past_the_budget_are_an_error_naming_it(app_client):
+    # 500 fields named `bakery` in one selection set: 1.4 s of validation on the event loop.
+    query = "{ " + " ".join(f'bakery(id: "{i}") {{ name }}' for i in range(500)) + " }"
+    async with app_client() as client:
+        response = await client.post("/graphql", json={"query": query})
+    error = only_error(response.json())
+    assert "more than 10000 comparisons" in error["message"]
+    assert "BATCHERY_MAX_FIELD_OVERLAPS" in error["message"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

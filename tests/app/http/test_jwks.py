@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -47,6 +48,12 @@ def cached(source: Source, clock: Clock, **options: float) -> CachedJwks:
     return CachedJwks("the test JWKS", source.read, clock=clock, **settings)
 
 
+async def refreshed(jwks: CachedJwks) -> None:
+    """Wait for the background refresh an expired set started, if any."""
+    if jwks.refreshing is not None:
+        await jwks.refreshing
+
+
 async def test_keys_are_fetched_once_per_ttl(idp):
     source, clock = Source(idp.jwks()), Clock()
     jwks = cached(source, clock)
@@ -55,6 +62,7 @@ async def test_keys_are_fetched_once_per_ttl(idp):
     assert source.reads == 1
     clock.now += 300
     await jwks.key("ec-1", "ES256")
+    await refreshed(jwks)
     assert source.reads == 2
 
 
@@ -77,6 +85,36 @@ async def test_unknown_key_ids_refetch_at_most_once_per_interval_then_find_a_rot
     assert source.reads == 2
 
 
+async def test_an_expired_set_answers_from_the_held_keys_while_it_is_refreshed(idp):
+    # Every JWT request waited for the refresh when the set expired: with a slow provider, all
+    # of them stalled for up to the fetch's timeout (longer for a provider that drips its
+    # answer), every BATCHERY_JWT_JWKS_CACHE_SECONDS.
+    gate, arrived = threading.Event(), threading.Event()
+    source, clock = Source(idp.jwks()), Clock()
+
+    def slow_read() -> bytes:
+        arrived.set()
+        gate.wait(10)
+        return source.read()
+
+    gate.set()
+    jwks = CachedJwks(
+        "the test JWKS", slow_read, clock=clock, cache_seconds=300.0, min_refresh_seconds=30.0
+    )
+    await jwks.key("rsa-1", "RS256")
+    gate.clear()
+    arrived.clear()
+    clock.now += 300
+    held = await asyncio.wait_for(jwks.key("rsa-1", "RS256"), 5)
+    assert held.key_id == "rsa-1"
+    assert await asyncio.to_thread(arrived.wait, 10)  # the refresh is under way meanwhile
+    gate.set()
+    await refreshed(jwks)
+    assert source.reads == 2
+    await jwks.key("rsa-1", "RS256")
+    assert source.reads == 2  # fresh again: no further fetch
+
+
 async def test_concurrent_first_uses_share_one_fetch(idp):
     source, clock = Source(idp.jwks()), Clock()
     jwks = cached(source, clock)
@@ -92,12 +130,14 @@ async def test_a_failed_refresh_keeps_the_held_keys_and_retries_after_the_interv
     source.fail = OSError("connection refused")
     clock.now += 300
     assert (await jwks.key("rsa-1", "RS256")).key_id == "rsa-1"  # the held key, after a failure
+    await refreshed(jwks)
     assert source.reads == 2
     await jwks.key("rsa-1", "RS256")
     assert source.reads == 2  # not retried before the interval
     source.fail = None
     clock.now += 30
     await jwks.key("rsa-1", "RS256")
+    await refreshed(jwks)
     assert source.reads == 3
 
 

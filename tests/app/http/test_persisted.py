@@ -60,6 +60,24 @@ async def test_apq_miss_then_registration_then_hit_by_hash_and_by_document_id(cl
     assert ids == ["1", "2", "3", "4"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["{ products { name ", "{ secret }", "{ " + "a: products { name } " * 2 + "}" + "#"],
+    ids=["does not parse", "does not validate", "valid"],
+)
+async def test_only_a_document_that_validates_is_registered(client, text):
+    # As Apollo Server: a store that takes any text with its hash is a free key-value store
+    # (and, shared in Redis, one every worker's clients can fill).
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    await client.post("/graphql", json=apq(sha=sha, query=text))
+    again = await client.post("/graphql", json=apq(sha=sha))
+    stored = await client.app.state.documents.get_many([f"sha256:{sha}"])
+    if text.endswith("#"):
+        assert "data" in again.json() and stored == {f"sha256:{sha}": text}
+    else:
+        assert code_of(again.json()) == "PERSISTED_QUERY_NOT_FOUND" and stored == {}
+
+
 async def test_a_hash_that_is_not_the_querys_is_refused_and_nothing_is_stored(client):
     wrong = "0" * 64
     refused = await client.post("/graphql", json=apq(sha=wrong, query=QUERY, variables={"id": "1"}))
@@ -257,3 +275,17 @@ async def test_a_persisted_subscription_over_sse_is_resolved_before_it_starts(ap
     assert known.json()["errors"][0]["extensions"]["setting"] == "BATCHERY_MAX_OPERATION_COST"
     assert unknown.status_code == 400
     assert unknown.json()["errors"][0]["message"].startswith("PersistedQueryNotFound")
+    # The code travels too (it said BAD_REQUEST): an APQ client retries on this code.
+    assert code_of(unknown.json()) == "PERSISTED_QUERY_NOT_FOUND"
+
+
+async def test_trusted_mode_refuses_an_unknown_subscription_over_sse_with_its_code(
+    app_client, tmp_path
+):
+    manifest = apollo_manifest(tmp_path / "apollo.json", QUERY)
+    async with app_client(trusted_documents_manifest=manifest) as client:
+        response = await client.post(
+            "/graphql", json={"query": PROGRESS}, headers={"Accept": "text/event-stream"}
+        )
+    assert response.status_code == 400
+    assert code_of(response.json()) == "DOCUMENT_NOT_TRUSTED"

@@ -5,6 +5,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def executor(engine: AsyncEngine, config: JobsConfig, bus: ProgressBus) -> Execu
         lease_seconds=config.lease_seconds,
         progress_interval_seconds=config.progress_interval_seconds,
         max_atomic_records=config.max_atomic_records,
+        max_line_bytes=config.max_line_bytes,
         fsync=False,
     )
 
@@ -111,12 +113,13 @@ async def created_by_key(engine: AsyncEngine, prefix: str) -> list[str]:
 
 
 async def test_a_submitted_file_runs_to_the_end_with_its_rows_counts_and_files(
-    service, empty_engine
+    service, empty_engine, backend
 ):
     with count_statements(empty_engine) as log:
         job = await service.submit(SPEC, chunks(jsonl(500, bad=(7, 300))), "key:a")
-    # The client's limit, the row: the job itself runs in the background, uncounted.
-    assert log.count == 2, log
+    # The client's limit before the upload, then in the row's transaction (PostgreSQL: the
+    # owner's advisory lock first), the row: the job itself runs in the background, uncounted.
+    assert log.count == (4 if backend == "postgresql" else 3), log
     assert (job.status, job.counts.total, job.owner) == (JobStatus.CREATED, 500, "key:a")
 
     events = await final_of(service, job.id)
@@ -135,6 +138,31 @@ async def test_a_submitted_file_runs_to_the_end_with_its_rows_counts_and_files(
     assert [r["line"] for r in results if not r["success"]] == [7, 300]
     failed = [orjson.loads(line) for line in files.failed.read_bytes().splitlines()]
     assert [record["externalId"] for record in failed] == ["B-7", "B-300"]
+
+
+async def test_a_line_over_the_line_limit_is_reported_and_skipped_the_rest_written(
+    empty_engine, tmp_path
+):
+    service = make_service(empty_engine, tmp_path, max_line_bytes=4096)
+    await service.start()
+    try:
+        huge = b'{"name": "' + b"h" * (3 * 1024 * 1024) + b'", "region": "CENTRAL"}\n'
+        data = jsonl(2, prefix="L") + huge + jsonl(1, prefix="M")
+        job = await service.submit(SPEC, chunks(data, size=64 * 1024), "key:a")
+        assert job.counts.total == 4  # the long line counted as a record, unread
+        events = await final_of(service, job.id)
+    finally:
+        await service.stop()
+    assert (events[-1].status, events[-1].counts) == (JobStatus.COMPLETED, JobCounts(4, 4, 3, 1))
+    files = JobFiles.of(service.config.jobs_dir, job.id, FileFormat.JSONL)
+    results = [orjson.loads(line) for line in files.results.read_bytes().splitlines()]
+    (bad,) = [r for r in results if not r["success"]]
+    assert bad["line"] == 3 and bad["errors"][0]["code"] == "INVALID_VALUE"
+    assert "longer than 4096 bytes" in bad["errors"][0]["message"]
+    assert "BATCHERY_JOBS_MAX_LINE_BYTES" in bad["errors"][0]["message"]
+    assert files.failed.read_bytes() == b""  # nothing of it was kept to resubmit
+    assert sorted(await created_by_key(empty_engine, "L")) == ["L-1", "L-2"]
+    assert await created_by_key(empty_engine, "M") == ["M-1"]
 
 
 async def test_the_jobs_of_a_client_are_listed_and_read_back(idle):
@@ -211,6 +239,23 @@ async def test_a_client_with_too_many_jobs_waiting_is_refused_before_its_upload(
     assert "BATCHERY_JOBS_MAX_ACTIVE_PER_CLIENT" in refused.value.message
     assert read == 0
     await idle.submit(SPEC, chunks(jsonl(1)), "key:b")  # another client's are its own
+
+
+async def test_concurrent_submissions_of_a_client_never_pass_its_limit(idle, empty_engine):
+    # Six at once, each past the early count before any row exists: the limit (2) must hold
+    # where the rows are made.
+    outcomes = await asyncio.gather(
+        *(idle.submit(SPEC, chunks(jsonl(50), size=100), "key:a") for _ in range(6)),
+        return_exceptions=True,
+    )
+    made = [outcome for outcome in outcomes if isinstance(outcome, Job)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, JobRefused)]
+    assert (len(made), len(refused)) == (2, 4), outcomes
+    assert {refusal.code for refusal in refused} == {"TOO_MANY_ACTIVE_JOBS"}
+    assert await rows.count_active(empty_engine, "key:a") == 2
+    # The refused ones' files are gone: only the jobs made have a directory.
+    kept = {path.name for path in idle.config.jobs_dir.iterdir()}
+    assert kept == {job.id for job in made}
 
 
 @pytest.mark.parametrize(

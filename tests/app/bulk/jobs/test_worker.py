@@ -146,6 +146,34 @@ async def test_a_stopping_worker_hands_its_running_job_back_at_once(empty_engine
     assert await status(empty_engine, job.id) is JobStatus.COMPLETED
 
 
+async def test_stop_returns_only_once_a_messaged_job_is_handed_back(empty_engine, tmp_path):
+    # A job started by its queue message (not the reaper) runs in the broker's task.
+    runner = Runner(empty_engine, gate=asyncio.Event())
+    worker = JobWorker(empty_engine, config(tmp_path, lease_seconds=3600), runner, name="w1")
+    job = await make(empty_engine)
+    message = asyncio.create_task(worker.run_job(job.id))
+    await runner.wait_started(1)
+    await worker.stop()
+    # Written before stop() returned: a process exiting right after loses no hand-back.
+    assert message.done() and message.exception() is None
+    held = await rows.get_job(empty_engine, job.id)
+    assert held is not None and held.lease_expires_at is not None
+    assert held.lease_expires_at <= utcnow() and held.attempts == 0
+
+
+async def test_stop_waits_for_a_message_caught_claiming_its_job(empty_engine, tmp_path):
+    runner = Runner(empty_engine, gate=asyncio.Event())
+    worker = JobWorker(empty_engine, config(tmp_path, lease_seconds=3600), runner, name="w1")
+    job = await make(empty_engine)
+    message = asyncio.create_task(worker.run_job(job.id))
+    await asyncio.sleep(0)  # the message is claiming its job (a write) when the stop comes
+    await worker.stop()
+    # Its claim and hand-back were both written before stop() returned: nothing after it.
+    assert message.done() and runner.ran == []
+    again = await rows.claim_job(empty_engine, "w2", 60.0, job.id)
+    assert again is not None and again.attempts == 1
+
+
 async def test_graceful_restarts_never_use_up_a_jobs_attempts(empty_engine, tmp_path):
     jobs_dir = tmp_path / "jobs"
     job = await submit(empty_engine, jobs_dir, jsonl([bakery(n, "GR") for n in range(1, 4)]))

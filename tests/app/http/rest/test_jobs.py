@@ -242,3 +242,56 @@ async def test_a_download_of_a_file_that_is_not_there_yet_says_why(client, engin
     unknown = await client.get(f"/api/jobs/{job.id}/input", headers=bearer(created.key))
     assert unknown.status_code == 404
     assert "results, failed, unprocessed" in unknown.json()["error"]["message"]
+
+
+async def count_jobs(engine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(select(func.count()).select_from(rows.jobs_table))).scalar_one()
+        )
+
+
+async def test_a_retried_submission_with_its_idempotency_key_gets_the_same_job(client, engine):
+    key = await new_key(engine, "bulk")
+    once = {"Idempotency-Key": "jobs-retry-1"}
+    content = bakeries_jsonl(5)
+    before = await count_jobs(engine)
+    jobs_dir = client.app.state.jobs.config.jobs_dir  # type: ignore[attr-defined]
+    dirs_before = len(list(jobs_dir.iterdir())) if jobs_dir.exists() else 0
+    first = await client.post(
+        "/api/jobs", params=CREATE, content=content, headers={**NDJSON, **bearer(key), **once}
+    )
+    assert first.status_code == 202, first.text
+    retry = await client.post(
+        "/api/jobs", params=CREATE, content=content, headers={**NDJSON, **bearer(key), **once}
+    )
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await count_jobs(engine) == before + 1
+    # Only the job's own directory was kept: the retry's copy of the file is gone.
+    assert len(list(jobs_dir.iterdir())) == dirs_before + 1
+
+    # The same key with another file, or other fields: 422 naming the conflict, nothing made.
+    for params, other in ((CREATE, bakeries_jsonl(6)), ({**CREATE, "atomic": "true"}, content)):
+        reused = await client.post(
+            "/api/jobs", params=params, content=other, headers={**NDJSON, **bearer(key), **once}
+        )
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+        assert "Idempotency-Key" in reused.json()["error"]["message"]
+    assert await count_jobs(engine) == before + 1
+    # Another key's same Idempotency-Key is its own.
+    other_key = await new_key(engine, "bulk")
+    theirs = await client.post(
+        "/api/jobs", params=CREATE, content=content, headers={**NDJSON, **bearer(other_key), **once}
+    )
+    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]
+    for job_id, owner in ((first.json()["id"], key), (theirs.json()["id"], other_key)):
+        assert (await rest_events(client, job_id, owner))[-1]["status"] == "COMPLETED"
+    # One audit entry per job made, none for the replay.
+    from app.db.audit import newest
+
+    entries = [r.entry for r in await newest(engine, 50)]
+    assert [e.action for e in entries].count(f"submit bulk job {first.json()['id']}") == 1

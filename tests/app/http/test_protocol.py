@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from app.http.head_limit import BoundedHttpToolsProtocol
+from app.http.protocol import BoundedHttpToolsProtocol
 from app.main import create_app
 
 LIMIT = 16 * 1024
@@ -116,3 +116,52 @@ async def test_a_head_past_the_limit_in_one_read_is_431_before_the_app_runs(serv
         assert (
             await conn.execute(text("SELECT count(*) FROM bakeries WHERE id = 1"))
         ).scalar() == 1
+
+
+# ---- a client that takes nothing of its response ----
+
+
+async def ten_megabytes(scope, receive, send) -> None:
+    """An answer far larger than the socket buffers, sent in pieces."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(160):
+        await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def until(condition, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.02)  # polling a condition, bounded
+
+
+class Stalls(BoundedHttpToolsProtocol):
+    max_head_bytes = LIMIT
+    write_stall_seconds = 0.5
+
+
+async def test_a_client_that_reads_nothing_is_cut_off_and_its_response_freed():
+    # Flow control held the response (streamed or whole) for as long as the client kept the
+    # connection open without reading: a connection per client, memory per connection, forever.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(
+        uvicorn.Config(ten_megabytes, lifespan="off", log_level="warning", http=Stalls)
+    )
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        await asyncio.get_running_loop().sock_connect(client, sock.getsockname())
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await until(lambda: bool(server.server_state.connections), "the server took the client")
+        await until(lambda: not server.server_state.connections, "the stalled client is cut off")
+    finally:
+        client.close()
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()

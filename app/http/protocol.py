@@ -1,24 +1,36 @@
-"""The request head (request line and headers) bounded in bytes, before it is parsed.
+"""uvicorn's httptools protocol with the bounds it lacks: the request head's size, and how long a
+client may leave its response unread.
 
-uvicorn's httptools protocol, what `batchery serve` runs, sets no limit on a request's head:
-httptools hands every piece of a header to Python to be joined, uvicorn joins the pieces of the
-URL into one bytes object, and nothing refuses any of it. Measured on this server: a 30 MB
-header was read whole and answered 200, 3 million small headers took the worker to 600 MB,
-and a 100 MB request line stalled every other request for 7 s (joining is quadratic). No body
-limit helps: the application is called only once the head is complete.
-
-This protocol counts the bytes received while a request's head is incomplete and, past
+**The head.** uvicorn's httptools protocol, what `batchery serve` runs, sets no limit on a
+request's head: httptools hands every piece of a header to Python to be joined, uvicorn joins the
+pieces of the URL into one bytes object, and nothing refuses any of it. Measured on this server:
+a 30 MB header was read whole and answered 200, 3 million small headers took the worker to
+600 MB, and a 100 MB request line stalled every other request for 7 s (joining is quadratic). No
+body limit helps: the application is called only once the head is complete. This protocol counts
+the bytes received while a request's head is incomplete and, past
 `BATCHERY_MAX_REQUEST_HEAD_BYTES`, answers 431 naming the setting, stops reading and cuts the
 connection; a head that came whole in one read is measured once parsed, before the application
 is called. The count is per request (keep-alive starts each at zero); what is taken in may run
-over the limit by one read of the socket (256 KiB at most), never more. This is the one module
-that reaches into uvicorn's protocol internals (`data_received`, the parser callbacks,
-`send_400_response`, `transport`): uvicorn and httptools are pinned in constraints.txt.
+over the limit by one read of the socket (256 KiB at most), never more.
+
+**Unread responses.** Flow control makes a response wait while the client does not read: a
+client that keeps its connection open and reads nothing held its whole response (a streamed
+batch, or a large answer) in the worker's memory for as long as it liked. A write that waits
+longer than `BATCHERY_WRITE_STALL_SECONDS` for the client to take anything cuts the connection:
+the application sees the client gone (a streamed batch cancels what is still running) and what
+the client would not read is freed.
+
+This is the one module that reaches into uvicorn's protocol internals (`data_received`, the
+parser callbacks, `send_400_response`, `flow`, `transport`): uvicorn and httptools are pinned in
+constraints.txt.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.settings import Settings
@@ -28,6 +40,22 @@ SETTING = "BATCHERY_MAX_REQUEST_HEAD_BYTES"
 GRACE_SECONDS = 1.0
 
 
+class StallLimitedFlow(FlowControl):
+    """uvicorn's flow control, but a client that takes nothing for `seconds` is cut off."""
+
+    def __init__(self, transport: asyncio.Transport, seconds: float) -> None:
+        super().__init__(transport)
+        self.seconds = seconds
+
+    async def drain(self) -> None:
+        try:
+            await asyncio.wait_for(self._is_writable_event.wait(), self.seconds)
+        except TimeoutError:
+            # The connection is lost at once: uvicorn marks the request disconnected (later
+            # writes are dropped, the application hears `http.disconnect`) and the buffer goes.
+            self._transport.abort()
+
+
 class HeadTooLarge(Exception):
     """Raised in a parser callback to stop the parser (httptools wraps it in its error)."""
 
@@ -35,6 +63,7 @@ class HeadTooLarge(Exception):
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # None: read from the environment once per process (uvicorn's workers build their own).
     max_head_bytes: int | None = None
+    write_stall_seconds: float | None = None
 
     _head_bytes = 0
     _in_head = True
@@ -46,6 +75,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if cls.max_head_bytes is None:
             cls.max_head_bytes = Settings.from_env().max_request_head_bytes
         return cls.max_head_bytes
+
+    @classmethod
+    def stall_seconds(cls) -> float:
+        if cls.write_stall_seconds is None:
+            cls.write_stall_seconds = Settings.from_env().write_stall_seconds
+        return cls.write_stall_seconds
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.stall_seconds() > 0:
+            self.flow = StallLimitedFlow(self.transport, self.stall_seconds())
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
