@@ -2,7 +2,7 @@
 SQLite and on PostgreSQL.
 
     make bench                      # the full run (several minutes)
-    make bench BENCH_QUICK=1        # a smoke run, under two minutes
+    make bench BENCH_QUICK=1        # a smoke run, a few minutes
 
 Every setting is an environment variable (see docs/performance.md): BENCH_QUICK, BENCH_SECONDS,
 BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_SCENARIOS, BENCH_SERVERS, BENCH_SEED,
