@@ -45,7 +45,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
-from app.http.persisted import resolve_documents
+from app.http.persisted import resolve_documents, validates
 from app.http.sse import subscription_response, wants_event_stream
 from app.http.stream_media import json_type, streamed_type
 from app.http.streaming import Emit, StreamedAnswer
@@ -135,7 +135,7 @@ async def _dispatch(request: Request) -> Response:
 async def _subscription(request: Request, operations: list[Operation]) -> Response:
     """GraphQL over SSE (app/http/sse.py), with a persisted document's text filled in first."""
     state = request.app.state
-    resolved = await resolve_documents(operations, state.documents, _validates(state.executor))
+    resolved = await resolve_documents(operations, state.documents, validates(state.executor))
     return await subscription_response(request, resolved)
 
 
@@ -150,7 +150,7 @@ async def _respond(
     app_state = request.app.state
     mode = cost_mode(request)
     executor: Executor = app_state.executor
-    operations = await resolve_documents(operations, app_state.documents, _validates(executor))
+    operations = await resolve_documents(operations, app_state.documents, validates(executor))
     planned: list[Planned] = []
     for operation in operations:
         key = operation.request.cache_key if operation.request is not None else None
@@ -199,11 +199,6 @@ async def _respond(
         # The results and loaders are gone with the answer: what waited for that runs now.
         for action in batch.after_answer:
             action()
-
-
-def _validates(executor: Executor) -> Callable[[str, str], bool]:
-    """Whether a document parses and validates (prepared under its id: planning reuses it)."""
-    return lambda text, document_id: executor.prepare(text, document_id).document is not None
 
 
 class _Batch:

@@ -34,7 +34,7 @@ from app.persisted import (
     sha256_id,
 )
 from app.settings import Settings, SettingsError
-from schema.execution import GraphQLRequest
+from schema.execution import Executor, GraphQLRequest
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
@@ -94,6 +94,11 @@ async def resolve_documents(
                 Operation(None, problem, code, operation.request_index, operation.variable_index)
             )
     return resolved
+
+
+def validates(executor: Executor) -> Callable[[str, str], bool]:
+    """Whether a document parses and validates (prepared under its id: planning reuses it)."""
+    return lambda text, document_id: executor.prepare(text, document_id).document is not None
 
 
 def _lookup_key(operation: Operation, store: DocumentStore) -> str | None:

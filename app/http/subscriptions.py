@@ -10,6 +10,11 @@ rules every other operation obeys:
   ..."}`). It is checked by `authenticate_key`, like every HTTP request: an unknown, revoked or
   malformed key closes the socket with 4403, a missing key in required mode with 4401, each with
   the reason as its close message.
+- **Which document**: the `subscribe` payload is read as an HTTP request's body is
+  (`operation_from_object`), and its persisted document resolved against the same store
+  (`resolve_documents`): APQ's `extensions.persistedQuery` and `documentId` are looked up, and in
+  trusted-documents mode anything outside the manifest is refused (`DOCUMENT_NOT_TRUSTED`), as an
+  `error` message for that subscription alone (the socket stays open for the others).
 - **What**: each `subscribe` message runs through `open_stream`: the executor's document limits,
   validation and scopes (schema/subscriptions.py), the cost limit, and the caller's rate-limit
   budget (charged once, the subscription's static cost). Queries and mutations go over HTTP.
@@ -44,6 +49,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from app.http.access import CallerUser, Unauthenticated, authenticate_key
+from app.http.params import operation_from_object
+from app.http.persisted import resolve_documents, validates
 from app.http.throttle import THROTTLED, Throttled, charge
 from app.settings import Settings
 from schema import schema
@@ -68,7 +75,8 @@ async def open_stream(
     executor: Executor = conn.app.state.executor
     if request.query is None:
         return Refused((GraphQLError("The subscription has no `query`."),))
-    prepared = executor.prepare(request.query)
+    # A persisted document is prepared (and cached) under its id, as over HTTP.
+    prepared = executor.prepare(request.query, request.document_id)
     estimate = executor.estimate(prepared, request)
     if prepared.document is not None and executor.over_cost(estimate) is None:
         try:  # charged before it starts: a refusal costs nothing and runs nothing
@@ -180,15 +188,28 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
-        await super().handle_subscribe(message)
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        if message["id"] in self.operations:
+            await self.websocket.close(4409, f"Subscriber for {message['id']} already exists")
+            return
+        payload: Any = message["payload"]
+        if not isinstance(payload, dict):
+            await self.handle_invalid_message("The subscribe payload must be an object.")
+            return
+        # Strawberry's own handler reads only `query` (a KeyError without one): the whole
+        # payload is kept, for a persisted document's id and the extensions.
+        operation = _Subscription(self, message["id"], payload)
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[message["id"]] = operation
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        variables = operation.variables
-        if variables is not None and not isinstance(variables, dict):
-            error = GraphQLError("`variables` must be an object.")
-            await operation.send_initial_errors([error])
+        assert isinstance(operation, _Subscription)
+        request = await self._resolve(operation)
+        if request is None:
             return
-        request = GraphQLRequest(operation.query, variables, operation.operation_name)
         # Loaders of its own: what another subscription of this socket cached may be stale.
         context = self.context.with_fresh_loaders()
         started = await open_stream(self.context.request, request, context)
@@ -201,6 +222,40 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             await started.aclose()  # type: ignore[attr-defined]
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _resolve(self, operation: _Subscription) -> GraphQLRequest | None:
+        """The subscription's request with its persisted document filled in, as an HTTP
+        request's; or None once the refusal was sent (for this subscription alone)."""
+        state = self.context.request.app.state
+        read = operation_from_object(operation.payload)
+        (resolved,) = await resolve_documents([read], state.documents, validates(state.executor))
+        if resolved.request is None:
+            problem = resolved.problem or "The operation has no `query`."
+            error = GraphQLError(problem, extensions={"code": resolved.code or "BAD_REQUEST"})
+            await operation.send_initial_errors([error])
+            return None
+        return resolved.request
+
+
+class _Subscription(Operation[Context, None]):
+    """Strawberry's operation, with the subscribe message's whole payload."""
+
+    __slots__ = ("payload",)
+
+    def __init__(
+        self, handler: TransportHandler, operation_id: str, payload: dict[str, Any]
+    ) -> None:
+        query = payload.get("query")
+        variables = payload.get("variables")
+        name = payload.get("operationName")
+        super().__init__(
+            handler,
+            operation_id,
+            query if isinstance(query, str) else "",
+            variables if isinstance(variables, dict) else None,
+            name if isinstance(name, str) else None,
+        )
+        self.payload = payload
 
 
 def _reason(message: str) -> str:
