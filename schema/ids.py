@@ -1,19 +1,17 @@
-"""Global ids are the row's integer key as a string; anything else simply matches nothing."""
+"""Global ids are the row's integer key as a string of ASCII digits; anything else (`" 1"`,
+`"+1"`, `"1_000"`, other scripts' digits) simply matches nothing."""
 
 from __future__ import annotations
 
 from graphql import GraphQLError
 
-from app.db.models import INT_MAX
+from app.bulk.entities import parse_id
 
 
 def parse_pk(value: str | int) -> int | None:
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        return None
-    # Past INT_MAX no row has that key, and the databases refuse it as a parameter.
-    return pk if 0 < pk <= INT_MAX else None
+    """The key `value` names: ASCII digits (or an int) from 1 to INT_MAX, else None. Past INT_MAX
+    no row has that key, and the databases refuse it as a parameter."""
+    return parse_id(value)
 
 
 def order_not_found(order_id: str | int) -> GraphQLError:

@@ -173,10 +173,24 @@ def parse_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if 0 < value <= INT_MAX else None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        pk = int(value)
-        return pk if 0 < pk <= INT_MAX else None
+    if isinstance(value, str):
+        pk = ascii_int(value)
+        return pk if pk is not None and 0 < pk <= INT_MAX else None
     return None
+
+
+# More digits than any key has (INT_MAX has 10): never handed to `int`, which refuses strings
+# past 4,300 digits with a ValueError.
+MAX_DIGITS = 20
+
+
+def ascii_int(text: str) -> int | None:
+    """The number `text` spells in ASCII digits alone (an optional leading `-`), else None.
+    `int` also takes spaces, `+`, `_` and other scripts' digits: none of them is an id."""
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isascii() or not digits.isdigit() or len(digits.lstrip("0")) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _reference(field: Field, value: Any) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from app.bulk.entities import Entity, Kind
+from app.bulk.entities import Entity, Kind, ascii_int
 from app.bulk.importing import SourceRow
 from app.bulk.jobs.lines import DEFAULT_MAX_LINE_BYTES, BoundedLines, LineTooLong
 
@@ -150,11 +150,10 @@ def csv_rows(
 def _cell(entity: Entity, name: str, cell: str) -> Any:
     spec = entity.field(name)
     if spec is not None and spec.kind is Kind.INT:
-        # Numbers are text in CSV; one that does not parse is left for the engine to report.
-        try:
-            return int(cell.strip())
-        except ValueError:
-            return cell
+        # Numbers are text in CSV; one that is not plain ASCII digits is left for the engine to
+        # report (as it would report that text in JSON).
+        number = ascii_int(cell.strip())
+        return cell if number is None else number
     return cell
 
 

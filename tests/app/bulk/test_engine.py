@@ -392,6 +392,16 @@ async def test_update_and_delete_report_missing_rows(engine):
     assert await dbstate.snapshot(engine) == before
 
 
+@pytest.mark.parametrize("raw", [" 1", "+1", "1_000", "१", "9" * 5000])
+async def test_an_id_that_is_not_plain_ascii_digits_names_no_row(engine, raw):
+    before = await dbstate.snapshot(engine)
+    records = [BatchRecord(id=raw, data={"name": "Loose"})]
+    response = await BulkEngine(engine).run(BAKERIES, request(Operation.UPDATE, records))
+    assert codes(response.results[0]) == ["NOT_FOUND"]
+    assert response.results[0].errors[0].field == "id"
+    assert await dbstate.snapshot(engine) == before
+
+
 async def test_update_refuses_an_external_id_another_row_holds(engine):
     records = [BatchRecord(id="1", data={"externalId": "BKR-0002"})]
     response = await BulkEngine(engine).run(BAKERIES, request(Operation.UPDATE, records))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.bulk import BAKERIES
+from app.bulk import BAKERIES, CAKE_ORDERS
 from app.bulk.jobs.sources import SourceError, count_rows, format_of, read_rows
 
 
@@ -28,6 +28,13 @@ def test_a_csv_may_name_an_id_column_only_when_the_reader_allows_it(tmp_path):
         list(read_rows(path, "csv", BAKERIES))
     (row,) = read_rows(path, "csv", BAKERIES, extra_columns=("id",))
     assert row.data == {"id": "7", "name": "Rye"}
+
+
+def test_a_csv_number_is_ascii_digits_or_left_as_text_for_the_engine_to_refuse(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("bakeryId,currentTotal\n1, 12 \n1,1_000\n1,+5\n1,\u0661\n1,-3\n")
+    totals = [row.data["currentTotal"] for row in read_rows(path, "csv", CAKE_ORDERS)]
+    assert totals == [12, "1_000", "+5", "\u0661", -3]
 
 
 def test_the_format_comes_from_the_name_unless_chosen(tmp_path):

@@ -334,6 +334,10 @@ async def test_action_paths_are_never_read_as_ids(client):
         ("/api/bakeries/0", "0", "bakery"),
         ("/api/bakeries/abc", "abc", "bakery"),
         ("/api/cake-orders/1.5", "1.5", "cake order"),
+        ("/api/bakeries/+1", "+1", "bakery"),
+        ("/api/bakeries/%201", " 1", "bakery"),
+        ("/api/bakeries/1_0", "1_0", "bakery"),
+        ("/api/bakeries/%E0%A5%A7", "\u0967", "bakery"),
     ],
 )
 async def test_a_malformed_id_in_the_path_is_400_invalid_id_not_a_missing_route(
