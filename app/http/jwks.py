@@ -1,7 +1,9 @@
 """The identity provider's public keys: a JWKS from a URL or a file, or one PEM key.
 
 A JWKS URL is fetched in a thread (urllib is blocking; the event loop never waits on the
-network), with a timeout and a size limit, and its keys are kept `cache_seconds`; once they
+network), with a size limit and a deadline on the whole fetch (`BATCHERY_JWT_JWKS_TIMEOUT_SECONDS`:
+a per-read timeout alone lets a provider dripping its answer hold the requests waiting for it for
+as long as it likes), and its keys are kept `cache_seconds`; once they
 expire, they keep answering while the set is refetched in the background. A token naming a
 key id the set lacks triggers a refetch (the provider rotated its keys), but at most once per
 `min_refresh_seconds` whatever the tokens say: a flood of made-up key ids costs the provider one
@@ -82,14 +84,48 @@ def parse_jwks(raw: bytes, where: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+TIMEOUT_SETTING = "BATCHERY_JWT_JWKS_TIMEOUT_SECONDS"
+READ_BYTES = 64 * 1024
+
+
 def fetch_url(url: str, timeout: float) -> bytes:
-    """Blocking: run in a thread."""
+    """Blocking: run in a thread. The whole answer within `timeout` seconds, or KeysUnavailable:
+    each read may wait only for what is left of it, and the connection is dropped at once."""
+    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    body = bytearray()
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        body: bytes = response.read(MAX_JWKS_BYTES + 1)
+        while len(body) <= MAX_JWKS_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise KeysUnavailable(too_slow(url, timeout))
+            _limit_next_read(response, left)
+            try:
+                chunk = response.read1(READ_BYTES)
+            except TimeoutError:
+                raise KeysUnavailable(too_slow(url, timeout)) from None
+            if not chunk:
+                break
+            body += chunk
     if len(body) > MAX_JWKS_BYTES:
         raise KeysUnavailable(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
-    return body
+    return bytes(body)
+
+
+def too_slow(url: str, timeout: float) -> str:
+    return (
+        f"the JWKS at {url} timed out: no complete answer within {timeout:g} s "
+        f"(the whole fetch; {TIMEOUT_SETTING})"
+    )
+
+
+def _limit_next_read(response: Any, seconds: float) -> None:
+    # urllib exposes no way to change the timeout once the connection is open: its socket is
+    # reached through the response's reader (CPython's http.client; absent elsewhere, the
+    # deadline is still checked between reads).
+    sock = getattr(getattr(response.fp, "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +144,7 @@ class CachedJwks:
         *,
         cache_seconds: float,
         min_refresh_seconds: float,
+        deadline_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.description = description
@@ -115,6 +152,7 @@ class CachedJwks:
         self._cache_seconds = cache_seconds
         self._min_refresh_seconds = min_refresh_seconds
         self._clock = clock
+        self._deadline_seconds = deadline_seconds
         self._fetched: Fetched | None = None
         self._last_attempt: float | None = None
         self._last_error = ""
@@ -206,7 +244,7 @@ class CachedJwks:
             self._last_attempt = now
             self.fetches += 1
             try:
-                raw = await asyncio.to_thread(self._read)
+                raw = await self._read_within_deadline()
                 keys = parse_jwks(raw, self.description)
             except Exception as error:
                 self._last_error = str(error) or type(error).__name__
@@ -226,6 +264,24 @@ class CachedJwks:
                 self._fetched = Fetched(started.keys, held_since)
                 return self._fetched
             return self._store(keys, now)
+
+    async def _read_within_deadline(self) -> bytes:
+        """`read` in a thread; the requests waiting for it wait `deadline_seconds` at most.
+        `fetch_url` keeps its own deadline while it reads the body; this one also bounds what
+        comes before (a provider dripping its headers), after which the thread is left to end
+        on its per-read timeout (one fetch per `min_refresh_seconds` at most)."""
+        if self._deadline_seconds is None:
+            return await asyncio.to_thread(self._read)
+        # A little grace: the thread's own deadline, with its clearer message, ends it first.
+        seconds = self._deadline_seconds + 0.5
+        try:
+            async with asyncio.timeout(seconds):
+                return await asyncio.to_thread(self._read)
+        except TimeoutError:
+            raise KeysUnavailable(
+                f"{self.description} timed out: no complete answer within "
+                f"{self._deadline_seconds:g} s ({TIMEOUT_SETTING})"
+            ) from None
 
     def _store(self, keys: dict[str, dict[str, Any]], at: float | None = None) -> Fetched:
         self._fetched = Fetched(keys, self._clock() if at is None else at)

@@ -95,19 +95,22 @@ def key_set(settings: Settings, source: str) -> KeySet:
     value: str = getattr(settings, source).strip()
     name = variable(source)
 
-    def cached(description: str, read: Callable[[], bytes]) -> CachedJwks:
+    def cached(
+        description: str, read: Callable[[], bytes], deadline: float | None = None
+    ) -> CachedJwks:
         return CachedJwks(
             description,
             read,
             cache_seconds=settings.jwt_jwks_cache_seconds,
             min_refresh_seconds=settings.jwt_jwks_min_refresh_seconds,
+            deadline_seconds=deadline,
         )
 
     if source == "jwt_jwks_url":
         if not value.startswith(("https://", "http://")):
             raise SettingsError(f"{name} must be an https:// (or http://) URL, got {value!r}")
         fetch = partial(fetch_url, value, settings.jwt_jwks_timeout_seconds)
-        return cached(f"the JWKS at {value} ({name})", fetch)
+        return cached(f"the JWKS at {value} ({name})", fetch, settings.jwt_jwks_timeout_seconds)
     path = Path(value)
     try:
         if source == "jwt_public_key_file":

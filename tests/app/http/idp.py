@@ -110,6 +110,10 @@ class JwksServer:
         self.gate = threading.Event()
         self.gate.set()
         self.arrived = threading.Event()
+        # > 0: the body is written one byte at a time, this many seconds apart (a provider
+        # dripping its answer); `abandoned` is set when the client hangs up before the end.
+        self.drip_seconds = 0.0
+        self.abandoned = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -122,7 +126,16 @@ class JwksServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if server.drip_seconds <= 0:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(server.drip_seconds)  # the drip itself, not a wait for it
+                except OSError:  # the client hung up
+                    server.abandoned.set()
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -5,6 +5,7 @@ through a failed refresh. A clock the test moves stands for time; no test sleeps
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 from typing import Any
@@ -196,3 +197,17 @@ def test_a_jwks_url_answer_is_bounded_in_size():
         with pytest.raises(KeysUnavailable, match="larger than"):
             fetch_url(server.url, 5)
         assert server.hits == 1
+
+
+def test_a_provider_dripping_its_answer_is_abandoned_at_the_total_deadline(idp):
+    # One byte every 50 ms passes any per-read timeout: only a deadline on the whole fetch
+    # ends it (the document would take tens of seconds to arrive).
+    with serving(idp.jwks()) as server:
+        server.drip_seconds = 0.05
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            fetching = pool.submit(fetch_url, server.url, 0.5)
+            with pytest.raises(KeysUnavailable) as refused:
+                fetching.result(timeout=10)
+            assert server.abandoned.wait(10)  # the connection was dropped, not left to drip
+    assert "BATCHERY_JWT_JWKS_TIMEOUT_SECONDS" in str(refused.value)
+    assert "0.5 s" in str(refused.value)

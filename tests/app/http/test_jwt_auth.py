@@ -378,6 +378,20 @@ async def test_a_provider_that_does_not_answer_times_out(jwt_client, jwks, idp):
     assert "timed out" in response.json()["error"]["message"]
 
 
+async def test_a_provider_dripping_its_answer_is_503_within_the_total_timeout(
+    jwt_client, jwks, idp
+):
+    jwks.drip_seconds = 0.05  # a few hundred bytes: tens of seconds, each read well in time
+    async with jwt_client(jwt_jwks_timeout_seconds=0.5) as client:
+        response = await asyncio.wait_for(
+            client.get("/api/bakeries/1", headers=bearer(idp.token())), 10
+        )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "IDENTITY_PROVIDER_UNAVAILABLE"
+    assert "BATCHERY_JWT_JWKS_TIMEOUT_SECONDS" in response.json()["error"]["message"]
+    assert await asyncio.to_thread(jwks.abandoned.wait, 10)
+
+
 # ---- settings and scope mapping ----
 
 
