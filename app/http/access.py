@@ -131,7 +131,10 @@ class KeyBackend(AuthenticationBackend):
         return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
 
     def _public(self, conn: HTTPConnection) -> bool:
-        path = conn.url.path
+        # The scope's path, not `conn.url.path`: that builds and parses the whole URL (host
+        # header, query string) on every request, for the same answer to these comparisons
+        # (the URL only escapes ?, # and \, which no public path holds).
+        path = conn.scope["path"]
         if path in PUBLIC_PATHS or path.startswith(STATIC_PATH + "/"):
             return True
         # GraphiQL's page holds no data; its requests carry the key from its headers editor.
