@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,24 @@ class MediaRange:
     quality: float
 
 
-def parse_accept(header: str | None) -> list[MediaRange]:
+# Clients send the same few Accept headers again and again, and every request reads its header
+# up to four times (SSE, streaming, negotiation, GraphiQL): short ones are parsed once per
+# process. The bound keeps a client inventing headers from growing the cache past ~64 KB.
+CACHED_ACCEPT_CHARS = 256
+
+
+def parse_accept(header: str | None) -> tuple[MediaRange, ...]:
+    if header is not None and len(header) <= CACHED_ACCEPT_CHARS:
+        return _parse_accept_cached(header)
+    return _parse_accept(header)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_accept_cached(header: str) -> tuple[MediaRange, ...]:
+    return _parse_accept(header)
+
+
+def _parse_accept(header: str | None) -> tuple[MediaRange, ...]:
     ranges = []
     for item in (header or "").split(","):
         media_type, *params = (part.strip() for part in item.split(";"))
@@ -41,7 +59,7 @@ def parse_accept(header: str | None) -> list[MediaRange]:
                 except ValueError:
                     quality = 0.0
         ranges.append(MediaRange(media_type.lower(), quality))
-    return ranges
+    return tuple(ranges)
 
 
 def negotiate(accept: str | None) -> str:
