@@ -1,0 +1,122 @@
+"""CPU time per request through `create_app()`'s whole ASGI stack, in-process (no uvicorn, no
+sockets): middleware, routing, the endpoint, the executor, rendering. For profiling the small
+per-request costs `make bench` cannot separate from uvicorn and the machine's noise.
+
+    .venv/bin/python -m benchmarks.asgi_cpu                    # `{ __typename }`, 5 x 3,000
+    .venv/bin/python -m benchmarks.asgi_cpu 2000 --profile     # then cProfile, by cumulative time
+
+Process CPU time (`time.process_time`) over many repetitions: compare two checkouts by running
+this in each, alternately, and reading the lowest of the repetitions (other work on a shared
+machine only ever adds). Needs no database content (the schema's `__typename` reads none); the
+app's start-up creates an SQLite file in a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+
+from app.main import create_app
+from app.settings import Settings
+
+BODY = orjson.dumps({"query": "{ __typename }"})
+HEADERS = [
+    (b"host", b"127.0.0.1:8000"),
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(BODY)).encode()),
+    (b"accept", b"*/*"),
+    (b"user-agent", b"wrk"),
+]
+
+
+async def one(app: Starlette) -> list[dict[str, Any]]:
+    """One POST, as uvicorn would hand it over; the client stays until its answer."""
+    sent: list[dict[str, Any]] = []
+    given = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": BODY, "more_body": False}
+        await asyncio.Event().wait()  # never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": HEADERS,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    if sent[0]["status"] != 200:
+        raise RuntimeError(f"unexpected answer: {sent}")
+    return sent
+
+
+async def measure(requests: int, repetitions: int, profile: bool) -> list[float]:
+    """Microseconds of CPU per request, per repetition (after 200 to warm up)."""
+    with tempfile.TemporaryDirectory(prefix="bench-asgi-") as data_dir:
+        environ = {
+            **os.environ,
+            "BATCHERY_DATA_DIR": data_dir,
+            "BATCHERY_DATABASE_URL": "",  # the data directory's own SQLite file
+        }
+        app = create_app(Settings.from_env(environ))
+        async with app.router.lifespan_context(app):
+            return await _measure(app, requests, repetitions, profile)
+
+
+async def _measure(app: Starlette, requests: int, repetitions: int, profile: bool) -> list[float]:
+    for _ in range(200):
+        await one(app)
+    results = []
+    for _ in range(repetitions):
+        started = time.process_time()
+        for _ in range(requests):
+            await one(app)
+        results.append((time.process_time() - started) / requests * 1e6)
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            await one(app)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    requests = int(next((a for a in argv if a.isdigit()), "3000"))
+    results = asyncio.run(measure(requests, 5, "--profile" in argv))
+    print(
+        f"{{ __typename }} through the ASGI stack: {min(results):.1f} us CPU per request at "
+        f"least, {sorted(results)[len(results) // 2]:.1f} median "
+        f"({', '.join(f'{r:.1f}' for r in results)}; {requests:,} requests each)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,13 @@
+"""The in-process ASGI harness answers `{ __typename }` through the real app and reports a CPU
+time per request (how much is the harness's business, not a test's)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from benchmarks import asgi_cpu
+
+
+def test_it_measures_the_hello_request_through_the_whole_app():
+    results = asyncio.run(asgi_cpu.measure(requests=5, repetitions=2, profile=False))
+    assert len(results) == 2 and all(r > 0 for r in results)
