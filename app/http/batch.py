@@ -301,25 +301,20 @@ class BatchRunner:
             watcher.add_done_callback(client_left)
         timeout = self.settings.execution_timeout_seconds
         deadline = asyncio.timeout(timeout if timeout > 0 else None)
-        finished = False
+        stopped: str | None = None
         try:
             async with deadline:
                 await job
-            finished = True
-            return None
         except TimeoutError:
             if not deadline.expired():
-                finished = True  # the operation's own error, not the deadline: a fault
-                raise
-            return STOPPED_TIMEOUT
+                raise  # the operation's own error, not the deadline: a fault, as from a task
+            stopped = STOPPED_TIMEOUT
         except asyncio.CancelledError:
             # Ours (the client left) unless someone else cancelled the request too.
-            if left and current.uncancel() == 0:
-                return STOPPED_DISCONNECT
-            raise
-        except BaseException:
-            finished = True  # a fault outside any operation surfaces, as from a task
-            raise
+            if not left or current.uncancel() > 0:
+                context.cancel_loads()
+                raise
+            stopped = STOPPED_DISCONNECT
         finally:
             running = False
             if watcher is not None:
@@ -327,9 +322,12 @@ class BatchRunner:
                 watcher.cancel()
                 if watcher.done() and not watcher.cancelled():
                     watcher.exception()  # read: never "exception was never retrieved"
-            if not finished:
-                # Stopped: the request's batch loads go too, those about to start included.
-                context.cancel_loads()
+        if stopped is not None:
+            # The request's batch loads go too, those about to start included; one turn of
+            # the loop lets them see it before the answer goes (as awaiting a job's task does).
+            context.cancel_loads()
+            await asyncio.sleep(0)
+        return stopped
 
     async def _execute(
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None

@@ -128,6 +128,70 @@ async def test_a_client_that_disconnects_cancels_its_operations_and_their_statem
         assert metric(app, STATEMENTS) == statements + 1  # the quick query's own statement
 
 
+async def test_a_lone_operation_past_the_deadline_gets_timeout_and_the_request_goes_on(
+    app_client,
+):
+    # One operation runs in the request's own task (BatchRunner._supervise_one), not in one of
+    # its own as a batch's do: the deadline must stop it all the same.
+    async with app_client(execution_timeout_seconds=0.5) as client:
+        reader = gate(client.app)  # type: ignore[attr-defined]
+        response = await client.post("/graphql", json={"query": GATED})
+        assert response.status_code == 200
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "TIMEOUT"
+        assert response.json()["data"] is None
+        assert reader.cancelled and reader.passed == 0
+        assert metric(client.app, STOPPED, type="query", reason="timeout") == 1  # type: ignore[attr-defined]
+        reader.gate.set()
+        again = await client.post("/graphql", json={"query": GATED})
+        assert "errors" not in again.json() and again.json()["data"]["bakeries"]
+        assert reader.passed == 1
+
+
+async def test_a_client_that_disconnects_cancels_its_lone_operation(app_client):
+    async with app_client() as client:
+        app = client.app  # type: ignore[attr-defined]
+        reader = gate(app)
+        sent: list[dict[str, Any]] = []
+        messages = [
+            {"type": "http.request", "body": orjson.dumps({"query": GATED}), "more_body": False}
+        ]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await reader.entered.wait()  # the client leaves while the operation waits
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+            "client": ("127.0.0.1", 1),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        # The request's task ends normally (the cancellation was ours, and taken back).
+        await asyncio.wait_for(app(scope, receive, send), WAIT_LIMIT_SECONDS)
+        assert reader.cancelled
+        assert metric(app, STOPPED, type="query", reason="cancelled") == 1
+        statements = metric(app, STATEMENTS)
+        reader.gate.set()
+        assert (await client.post("/graphql", json={"query": QUICK})).status_code == 200
+        assert reader.passed == 0
+        assert metric(app, STATEMENTS) == statements + 1
+
+
 async def test_a_large_response_holds_the_collector_off_no_longer_than_the_request(
     client, monkeypatch
 ):
