@@ -220,6 +220,10 @@ class Settings:
     max_file_bytes: Positive = 20 * 1024 * 1024
     max_files: NonNegative = 20
     max_operations_bytes: Positive = 1024 * 1024
+    # The bytes of document text one request may ask to parse and validate (what the executor
+    # has not cached): preparing is CPU, ~10 ms per 1 KiB of aliases, done before any charge.
+    # Far above any real client's documents; a request of cached documents is not bounded by it.
+    max_new_document_bytes_per_request: Positive = 256 * 1024
     # The request line and headers of one request (app/http/protocol.py): uvicorn's parser
     # sets no bound of its own. Long enough for a GET query string of a large document.
     max_request_head_bytes: Annotated[int, AtLeast(8192)] = 64 * 1024

@@ -35,7 +35,12 @@ class Throttled(Exception):
         self.charge = charge
         self.retry_after = status.retry_after()
         budget = limiter.budget
-        if charge.cost > budget.points:
+        if charge.cost <= 0:
+            reason = (
+                f"none of this client's {budget.describe()} is left; the budget is back in "
+                f"full in {self.retry_after} s"
+            )
+        elif charge.cost > budget.points:
             reason = (
                 f"this request costs {charge.cost} points, more than the whole budget of "
                 f"{budget.describe()}: split it into smaller requests"
@@ -79,6 +84,21 @@ async def charge(
         metrics.record_throttled(api, operations)
         raise Throttled(charged, limiter)
     return charged
+
+
+async def refuse_if_spent(request: HTTPConnection, *, api: str, operations: int = 1) -> None:
+    """Raise `Throttled` when the client has no points left: any charge would be refused, so
+    the work that finds the request's cost (parsing new documents) need not be done."""
+    limiter = limiter_of(request)
+    if limiter is None or request.scope.get(PREPAID):
+        return
+    key = identify(request, request.app.state.identity_source).key
+    status = await limiter.status(key)
+    if status is None or status.remaining > 0:
+        return
+    metrics: Metrics = request.app.state.metrics
+    metrics.record_throttled(api, operations)
+    raise Throttled(Charge(key, 0, False, status), limiter)
 
 
 async def refund(request: Request, charged: Charge | None, points: int) -> Charge | None:
