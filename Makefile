@@ -18,7 +18,8 @@ help:
 	@echo "make lint   - ruff (lint + format check), mypy, and the layer contracts (import-linter)"
 	@echo "make bench  - Batchery vs stock Strawberry vs no GraphQL, then bulk jobs: a 1,000,000-record job"
 	@echo "              vs 200-record requests, worker RSS; then 100 variable sets vs a JSON batch vs 100 requests"
-	@echo "              and a streamed batch's first result (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
+	@echo "              and a streamed batch's first result; then peak RSS per concurrent request"
+	@echo "              (BENCH_QUICK=1: a smoke run; see docs/performance.md)"
 	@echo "make soak   - a real server under a mixed load at saturation for SOAK_SECONDS (default 600);"
 	@echo "              fails on any 5xx, a memory or descriptor leak, a temp file left (benchmarks/soak.py)"
 	@echo "make audit  - the graphql-http audits (GraphQL over HTTP) against a fresh live server;"
@@ -66,6 +67,7 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.jobs
 	$(BIN)/python -m benchmarks.variable_batching
+	$(BIN)/python -m benchmarks.memory
 
 # Saturates the machine for SOAK_SECONDS (default 10 minutes); a 12-second smoke runs in make test.
 soak: install
