@@ -310,6 +310,9 @@ class Settings:
     # Who a client is: `address` (the peer address uvicorn reports) or `header:<Name>` (that
     # header's value, e.g. an API key; requests without it fall back to the address).
     rate_limit_key: Annotated[str, ClientKey()] = "address"
+    # Refused credentials (401) one address may present per window before every credential it
+    # presents gets 429 until the window ends (app/http/auth_failures.py): key guessing.
+    rate_limit_auth_failures: Positive = 100
 
     # Access (README: Authentication and access).
     # open: a request without a credential may do anything (a loud line at start says so);
