@@ -15,7 +15,7 @@ should get nothing:
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from app.http.errors import RequestError, too_large
 from app.http.params import Operation
@@ -57,7 +57,7 @@ def check_new_documents(size: int, settings: Settings) -> None:
 
 
 async def admit(
-    request: Request,
+    request: HTTPConnection,
     operations: list[Operation],
     executor: Executor,
     settings: Settings,

@@ -11,7 +11,8 @@ right one too: a right key answered while wrong ones get 429 would still tell a 
 
 The cost for the requests that present a credential: one counter read (memory, or one Redis
 round trip). Requests without a credential are not counted (required mode answers them 401 with
-no look-up), nor are credentials that cannot be checked now (503).
+no look-up), nor are credentials that cannot be checked now (503). A WebSocket presenting its
+key in `connection_init` is counted the same way (app/http/subscriptions.py; closed with 4429).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.http.access import KeyBackend, TooManyFailures, Unauthenticated, Unveri
 from app.http.identity import UNKNOWN_ADDRESS, client_network
 from app.http.throttle import limiter_of
 from app.ratelimit import RateLimiter
+from app.settings import Settings
 
 SETTING = "BATCHERY_RATE_LIMIT_AUTH_FAILURES"
 
@@ -31,33 +33,50 @@ class GuardedKeyBackend(KeyBackend):
     """`KeyBackend`, with the refused credentials of each address counted and capped."""
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        limiter = limiter_of(conn)
-        if limiter is None or conn.scope["type"] != "http" or "authorization" not in conn.headers:
+        if conn.scope["type"] != "http" or "authorization" not in conn.headers:
             return await super().authenticate(conn)
-        key = failures_key(conn)
-        cost = self._cost(limiter)
-        status = await limiter.status(key)
-        if status is not None and status.remaining < cost:
-            allowed = self.settings.rate_limit_auth_failures
-            retry_after = status.retry_after()
-            raise TooManyFailures(
-                f"Too many refused credentials from this address: {allowed} are allowed per "
-                f"{limiter.budget.describe().partition(' per ')[2]}. Every credential from it "
-                f"is refused for {retry_after} s more (a server limit, set by {SETTING}).",
-                retry_after,
-            )
+        refusal = await too_many_failures(conn, self.settings)
+        if refusal is not None:
+            raise refusal
         try:
             return await super().authenticate(conn)
         except Unverifiable:
             raise
         except Unauthenticated as refused:
             if refused.presented:
-                await limiter.charge(key, cost)
+                await count_failure(conn, self.settings)
             raise
 
-    def _cost(self, limiter: RateLimiter) -> int:
-        # Rounded down, so that `rate_limit_auth_failures` of them fit in the budget.
-        return max(1, limiter.budget.points // self.settings.rate_limit_auth_failures)
+
+async def too_many_failures(conn: HTTPConnection, settings: Settings) -> TooManyFailures | None:
+    """The refusal for an address that cannot afford another refused credential, if it cannot
+    (None too when rate limiting is off, or its storage does not answer)."""
+    limiter = limiter_of(conn)
+    if limiter is None:
+        return None
+    status = await limiter.status(failures_key(conn))
+    if status is None or status.remaining >= _cost(limiter, settings):
+        return None
+    allowed = settings.rate_limit_auth_failures
+    retry_after = status.retry_after()
+    window = limiter.budget.describe().partition(" per ")[2]
+    # The setting first: a WebSocket close reason keeps only 123 bytes.
+    return TooManyFailures(
+        f"{SETTING}: over {allowed} refused credentials from this address per {window}; "
+        f"every credential from it is refused for {retry_after} s more.",
+        retry_after,
+    )
+
+
+async def count_failure(conn: HTTPConnection, settings: Settings) -> None:
+    limiter = limiter_of(conn)
+    if limiter is not None:
+        await limiter.charge(failures_key(conn), _cost(limiter, settings))
+
+
+def _cost(limiter: RateLimiter, settings: Settings) -> int:
+    # Rounded down, so that `rate_limit_auth_failures` of them fit in the budget.
+    return max(1, limiter.budget.points // settings.rate_limit_auth_failures)
 
 
 def failures_key(conn: HTTPConnection) -> str:
