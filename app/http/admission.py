@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from app.http.errors import RequestError, too_large
+from app.http.errors import too_large
 from app.http.params import Operation
-from app.http.throttle import THROTTLED, Throttled, refuse_if_spent
+from app.http.throttle import Throttled, refuse_if_spent
 from app.settings import Settings
 from schema.execution import Executor
 
@@ -72,10 +72,4 @@ async def admit(
         try:
             await refuse_if_spent(request, api="graphql", operations=len(operations))
         except Throttled as refusal:
-            raise RequestError(
-                429,
-                refusal.message,
-                THROTTLED,
-                headers=refusal.headers,
-                extensions=refusal.extensions,
-            ) from None
+            raise refusal.request_error() from None

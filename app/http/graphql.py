@@ -51,7 +51,6 @@ from app.http.sse import subscription_response, wants_event_stream
 from app.http.stream_media import json_type, streamed_type
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
-    THROTTLED,
     Throttled,
     charge,
     rate_headers,
@@ -184,13 +183,7 @@ async def _respond(
                 operations=len(planned),
             )
         except Throttled as refusal:  # nothing of the request runs
-            raise RequestError(
-                429,
-                refusal.message,
-                THROTTLED,
-                headers=refusal.headers,
-                extensions=refusal.extensions,
-            ) from None
+            raise refusal.request_error() from None
     batch = _Batch(request, operations, planned, mode, charged, layout)
     stream = streamed_type(request.headers.get("accept"), batch=layout.many)
     if stream is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from app.http.errors import RequestError
 from app.http.identity import identify
 from app.http.metrics import Metrics
 from app.ratelimit import BUDGET_SETTING, Charge, RateLimiter, RateLimitStatus
@@ -62,6 +63,12 @@ class Throttled(Exception):
             "retryAfter": self.retry_after,
             "setting": BUDGET_SETTING,
         }
+
+    def request_error(self) -> RequestError:
+        """The GraphQL transport's refusal of the whole request: 429, nothing of it runs."""
+        return RequestError(
+            429, self.message, THROTTLED, headers=self.headers, extensions=self.extensions
+        )
 
 
 def limiter_of(request: HTTPConnection) -> RateLimiter | None:
