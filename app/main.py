@@ -23,10 +23,10 @@ from app.db.statements import listen_statements
 from app.db.transactions import set_write_timeout
 from app.http.access import (
     REQUEST_ID_HEADER,
-    KeyBackend,
     RequestIdMiddleware,
     unauthenticated_response,
 )
+from app.http.auth_failures import GuardedKeyBackend
 from app.http.faults import DatabaseFaultMiddleware
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         Middleware(DatabaseFaultMiddleware),
         Middleware(
             AuthenticationMiddleware,
-            backend=KeyBackend(settings, tokens),
+            backend=GuardedKeyBackend(settings, tokens),
             on_error=unauthenticated_response,
         ),
     ]

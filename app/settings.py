@@ -220,6 +220,10 @@ class Settings:
     max_file_bytes: Positive = 20 * 1024 * 1024
     max_files: NonNegative = 20
     max_operations_bytes: Positive = 1024 * 1024
+    # The bytes of document text one request may ask to parse and validate (what the executor
+    # has not cached): preparing is CPU, ~10 ms per 1 KiB of aliases, done before any charge.
+    # Far above any real client's documents; a request of cached documents is not bounded by it.
+    max_new_document_bytes_per_request: Positive = 256 * 1024
     # The request line and headers of one request (app/http/protocol.py): uvicorn's parser
     # sets no bound of its own. Long enough for a GET query string of a large document.
     max_request_head_bytes: Annotated[int, AtLeast(8192)] = 64 * 1024
@@ -306,6 +310,9 @@ class Settings:
     # Who a client is: `address` (the peer address uvicorn reports) or `header:<Name>` (that
     # header's value, e.g. an API key; requests without it fall back to the address).
     rate_limit_key: Annotated[str, ClientKey()] = "address"
+    # Refused credentials (401) one address may present per window before every credential it
+    # presents gets 429 until the window ends (app/http/auth_failures.py): key guessing.
+    rate_limit_auth_failures: Positive = 100
 
     # Access (README: Authentication and access).
     # open: a request without a credential may do anything (a loud line at start says so);

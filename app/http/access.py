@@ -113,6 +113,15 @@ class Unverifiable(Unauthenticated):
         self.retry_after = retry_after
 
 
+class TooManyFailures(Unauthenticated):
+    """This address presented too many refused credentials this window: a 429, before the
+    credential is even checked (app/http/auth_failures.py)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, presented=True)
+        self.retry_after = retry_after
+
+
 class KeyBackend(AuthenticationBackend):
     def __init__(self, settings: Settings, tokens: JwtVerifier | None = None) -> None:
         self.settings = settings
@@ -202,6 +211,9 @@ def unauthenticated_response(conn: HTTPConnection, error: Exception) -> Response
     the credential cannot be checked now)."""
     if isinstance(error, Unverifiable):
         status, code = 503, UNVERIFIABLE
+        headers = {"Retry-After": str(math.ceil(error.retry_after))}
+    elif isinstance(error, TooManyFailures):
+        status, code = 429, "THROTTLED"
         headers = {"Retry-After": str(math.ceil(error.retry_after))}
     else:
         status, code = 401, "UNAUTHENTICATED"

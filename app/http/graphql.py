@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from app.http.access import caller_of, request_id_of
+from app.http.admission import admit
 from app.http.batch import BatchRunner, OnDone, Outcome, Planned, plan, validated
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
@@ -50,7 +51,6 @@ from app.http.sse import subscription_response, wants_event_stream
 from app.http.stream_media import json_type, streamed_type
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
-    THROTTLED,
     Throttled,
     charge,
     rate_headers,
@@ -135,6 +135,7 @@ async def _dispatch(request: Request) -> Response:
 async def _subscription(request: Request, operations: list[Operation]) -> Response:
     """GraphQL over SSE (app/http/sse.py), with a persisted document's text filled in first."""
     state = request.app.state
+    await admit(request, operations, state.executor, state.settings, charged=True)
     resolved = await resolve_documents(operations, state.documents, validates(state.executor))
     return await subscription_response(request, resolved)
 
@@ -150,6 +151,8 @@ async def _respond(
     app_state = request.app.state
     mode = cost_mode(request)
     executor: Executor = app_state.executor
+    settings: Settings = app_state.settings
+    await admit(request, operations, executor, settings, charged=mode != "validate")
     operations = await resolve_documents(operations, app_state.documents, validates(executor))
     planned: list[Planned] = []
     for operation in operations:
@@ -167,7 +170,6 @@ async def _respond(
             "METHOD_NOT_ALLOWED",
             headers={"Allow": "POST"},
         )
-    settings: Settings = app_state.settings
     metrics: Metrics = app_state.metrics
     metrics.record_costs(planned)
     check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
@@ -181,13 +183,7 @@ async def _respond(
                 operations=len(planned),
             )
         except Throttled as refusal:  # nothing of the request runs
-            raise RequestError(
-                429,
-                refusal.message,
-                THROTTLED,
-                headers=refusal.headers,
-                extensions=refusal.extensions,
-            ) from None
+            raise refusal.request_error() from None
     batch = _Batch(request, operations, planned, mode, charged, layout)
     stream = streamed_type(request.headers.get("accept"), batch=layout.many)
     if stream is not None:

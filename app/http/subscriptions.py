@@ -14,7 +14,11 @@ rules every other operation obeys:
   (`operation_from_object`), and its persisted document resolved against the same store
   (`resolve_documents`): APQ's `extensions.persistedQuery` and `documentId` are looked up, and in
   trusted-documents mode anything outside the manifest is refused (`DOCUMENT_NOT_TRUSTED`), as an
-  `error` message for that subscription alone (the socket stays open for the others).
+  `error` message for that subscription alone (the socket stays open for the others). Before
+  anything is parsed, the subscription is admitted as an HTTP request is (app/http/admission.py:
+  new document text within its limit, a client with no budget left refused), and a key presented
+  in `connection_init` counts toward its address's refused credentials (app/http/auth_failures.py:
+  4429 past the limit).
 - **What**: each `subscribe` message runs through `open_stream`: the executor's document limits,
   validation and scopes (schema/subscriptions.py), the cost limit, and the caller's rate-limit
   budget (charged once, the subscription's static cost). Queries and mutations go over HTTP.
@@ -48,7 +52,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from app.http.access import CallerUser, Unauthenticated, authenticate_key
+from app.http.access import (
+    CallerUser,
+    TooManyFailures,
+    Unauthenticated,
+    Unverifiable,
+    authenticate_key,
+)
+from app.http.admission import admit
+from app.http.auth_failures import count_failure, too_many_failures
+from app.http.errors import RequestError
 from app.http.params import operation_from_object
 from app.http.persisted import resolve_documents, validates
 from app.http.throttle import THROTTLED, Throttled, charge
@@ -151,14 +164,26 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if header is None:
             presented = payload.get("Authorization", payload.get("authorization"))
             header = presented if isinstance(presented, str) else None
+        settings = self.context.settings
         try:
-            self.context.caller = await authenticate_key(
-                conn.app.state.engine, self.context.settings, header, conn.app.state.tokens
-            )
+            # Key guessing is counted per address here too (app/http/auth_failures.py).
+            guessing = await too_many_failures(conn, settings) if header is not None else None
+            if guessing is not None:
+                raise guessing
+            try:
+                self.context.caller = await authenticate_key(
+                    conn.app.state.engine, settings, header, conn.app.state.tokens
+                )
+            except Unauthenticated as refused:
+                if refused.presented and not isinstance(refused, Unverifiable):
+                    await count_failure(conn, settings)
+                raise
         except Unauthenticated as refused:
             if self.connection_init_timeout_task:
                 self.connection_init_timeout_task.cancel()
             code = 4403 if refused.presented else 4401
+            if isinstance(refused, TooManyFailures):
+                code = 4429
             await self.websocket.close(code, _reason(refused.message))
             return
         # Who the socket is from now on, for everything that asks the connection (the rate
@@ -226,8 +251,17 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _resolve(self, operation: _Subscription) -> GraphQLRequest | None:
         """The subscription's request with its persisted document filled in, as an HTTP
         request's; or None once the refusal was sent (for this subscription alone)."""
-        state = self.context.request.app.state
+        conn: WebSocket = self.context.request
+        state = conn.app.state
         read = operation_from_object(operation.payload)
+        try:  # what HTTP checks before parsing anything: new text's size, a spent budget
+            await admit(conn, [read], state.executor, state.settings, charged=True)
+        except RequestError as refused:
+            extensions = {"code": refused.code, **refused.extensions}
+            await operation.send_initial_errors(
+                [GraphQLError(refused.message, extensions=extensions)]
+            )
+            return None
         (resolved,) = await resolve_documents([read], state.documents, validates(state.executor))
         if resolved.request is None:
             problem = resolved.problem or "The operation has no `query`."

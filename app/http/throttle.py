@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from app.http.errors import RequestError
 from app.http.identity import identify
 from app.http.metrics import Metrics
 from app.ratelimit import BUDGET_SETTING, Charge, RateLimiter, RateLimitStatus
@@ -35,7 +36,12 @@ class Throttled(Exception):
         self.charge = charge
         self.retry_after = status.retry_after()
         budget = limiter.budget
-        if charge.cost > budget.points:
+        if charge.cost <= 0:
+            reason = (
+                f"none of this client's {budget.describe()} is left; the budget is back in "
+                f"full in {self.retry_after} s"
+            )
+        elif charge.cost > budget.points:
             reason = (
                 f"this request costs {charge.cost} points, more than the whole budget of "
                 f"{budget.describe()}: split it into smaller requests"
@@ -58,6 +64,12 @@ class Throttled(Exception):
             "setting": BUDGET_SETTING,
         }
 
+    def request_error(self) -> RequestError:
+        """The GraphQL transport's refusal of the whole request: 429, nothing of it runs."""
+        return RequestError(
+            429, self.message, THROTTLED, headers=self.headers, extensions=self.extensions
+        )
+
 
 def limiter_of(request: HTTPConnection) -> RateLimiter | None:
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
@@ -79,6 +91,21 @@ async def charge(
         metrics.record_throttled(api, operations)
         raise Throttled(charged, limiter)
     return charged
+
+
+async def refuse_if_spent(request: HTTPConnection, *, api: str, operations: int = 1) -> None:
+    """Raise `Throttled` when the client has no points left: any charge would be refused, so
+    the work that finds the request's cost (parsing new documents) need not be done."""
+    limiter = limiter_of(request)
+    if limiter is None or request.scope.get(PREPAID):
+        return
+    key = identify(request, request.app.state.identity_source).key
+    status = await limiter.status(key)
+    if status is None or status.remaining > 0:
+        return
+    metrics: Metrics = request.app.state.metrics
+    metrics.record_throttled(api, operations)
+    raise Throttled(Charge(key, 0, False, status), limiter)
 
 
 async def refund(request: Request, charged: Charge | None, points: int) -> Charge | None:

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 BATCHERY = str(Path(sys.executable).parent / "batchery")
 # Logged once the socket listens (after the lifespan's "Application startup complete.").
@@ -45,9 +46,16 @@ class KillableServer:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> KillableServer:
+    # What the child runs, and the line of its stderr that says it is ready.
+    role = "serve"
+    ready = STARTED
+
+    def command(self) -> list[str]:
+        return [BATCHERY, "serve", "--port", str(self.port)]
+
+    def start(self) -> Self:
         self.process = subprocess.Popen(
-            [BATCHERY, "serve", "--port", str(self.port)],
+            self.command(),
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -57,14 +65,14 @@ class KillableServer:
         threading.Thread(target=self._drain, args=(started,), daemon=True).start()
         if not started.wait(START_TIMEOUT_SECONDS) or self.process.poll() is not None:
             self.kill()
-            raise RuntimeError("batchery serve did not start:\n" + "".join(self.log))
+            raise RuntimeError(f"batchery {self.role} did not start:\n" + "".join(self.log))
         return self
 
     def _drain(self, started: threading.Event) -> None:
         assert self.process is not None and self.process.stderr is not None
         for line in self.process.stderr:
             self.log.append(line)
-            if STARTED in line:
+            if self.ready in line:
                 started.set()
         started.set()  # it exited: start() looks at why
 
@@ -95,25 +103,8 @@ WORKER_READY = "worker: ready"
 class KillableWorker(KillableServer):
     """`batchery worker` as a child process: started once it says it takes jobs."""
 
-    def start(self) -> KillableWorker:
-        self.process = subprocess.Popen(
-            [BATCHERY, "worker"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started = threading.Event()
-        threading.Thread(target=self._drain, args=(started,), daemon=True).start()
-        if not started.wait(START_TIMEOUT_SECONDS) or self.process.poll() is not None:
-            self.kill()
-            raise RuntimeError("batchery worker did not start:\n" + "".join(self.log))
-        return self
+    role = "worker"
+    ready = WORKER_READY
 
-    def _drain(self, started: threading.Event) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line)
-            if WORKER_READY in line:
-                started.set()
-        started.set()
+    def command(self) -> list[str]:
+        return [BATCHERY, "worker"]

@@ -34,8 +34,11 @@ class Socket:
 
 
 @asynccontextmanager
-async def graphql_socket(app: ASGIApp, payload: dict | None = None) -> AsyncIterator[Socket]:
-    """An acknowledged `graphql-transport-ws` socket on `/graphql`."""
+async def graphql_socket(
+    app: ASGIApp, payload: dict | None = None, *, acknowledged: bool = True
+) -> AsyncIterator[Socket]:
+    """A `graphql-transport-ws` socket on `/graphql`, its `connection_init` sent (and, unless
+    `acknowledged` is False, answered with `connection_ack`)."""
     inbox: asyncio.Queue[dict] = asyncio.Queue()
     outbox: asyncio.Queue[dict] = asyncio.Queue()
     scope = {
@@ -58,7 +61,8 @@ async def graphql_socket(app: ASGIApp, payload: dict | None = None) -> AsyncIter
     assert accepted["type"] == "websocket.accept", accepted
     socket = Socket(inbox, outbox)
     await socket.send({"type": "connection_init", "payload": payload or {}})
-    assert await socket.receive() == {"type": "connection_ack"}
+    if acknowledged:
+        assert await socket.receive() == {"type": "connection_ack"}
     try:
         yield socket
     finally:

@@ -82,3 +82,44 @@ async def test_apq_over_websocket_misses_registers_and_hits(client):
     assert {m.pop("id") for m in by_hash} == {"c"}
     assert registered == by_hash
     assert registered[0]["type"] == "next"
+
+
+async def test_wrong_keys_in_connection_init_count_as_guesses_of_the_address(app_client):
+    settings = {
+        "auth": "required",
+        "rate_limit_enabled": True,
+        "rate_limit": "1000/minute",
+        "rate_limit_auth_failures": 2,
+    }
+    async with app_client(**settings) as client:
+        closes = []
+        for n in range(3):
+            wrong = {"Authorization": f"Bearer bk_guess{n}"}
+            async with graphql_socket(client.app, wrong, acknowledged=False) as socket:
+                closes.append(await socket.receive())
+        over_http = await client.get("/api/bakeries/1", headers={"Authorization": "Bearer bk_x"})
+    assert [close["code"] for close in closes] == [4403, 4403, 4429]
+    assert "BATCHERY_RATE_LIMIT_AUTH_FAILURES" in closes[2]["reason"]
+    assert over_http.status_code == 429  # one count per address, whatever the transport
+
+
+async def test_a_subscription_is_admitted_as_an_http_request_before_it_is_parsed(app_client):
+    spend = {"query": '{ bakery(id: "1") { name } }'}  # costs 11: the whole budget
+    async with app_client(
+        rate_limit_enabled=True, rate_limit="11/minute", max_new_document_bytes_per_request=80
+    ) as client:
+        executor = client.app.state.executor
+        async with graphql_socket(client.app) as socket:
+            big = {"query": PROGRESS + " " * 80}
+            await socket.send({"id": "a", "type": "subscribe", "payload": big})
+            too_large = await socket.receive()
+            assert (await client.post("/graphql", json=spend)).status_code == 200
+            await socket.send({"id": "b", "type": "subscribe", "payload": {"query": PROGRESS}})
+            spent = await socket.receive()
+            await still_open(socket)
+        assert not executor.is_cached(PROGRESS)  # neither was parsed
+    assert error_code(too_large) == "DOCUMENTS_TOO_LARGE"
+    assert too_large["payload"][0]["extensions"]["setting"] == (
+        "BATCHERY_MAX_NEW_DOCUMENT_BYTES_PER_REQUEST"
+    )
+    assert error_code(spent) == "THROTTLED"
