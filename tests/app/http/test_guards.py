@@ -89,34 +89,8 @@ async def test_a_client_that_disconnects_cancels_its_operations_and_their_statem
         app = client.app  # type: ignore[attr-defined]
         reader = gate(app)
         body = orjson.dumps([{"query": GATED}, {"query": GATED.replace("5", "6")}])
-        sent: list[dict[str, Any]] = []
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop()
-            await reader.entered.wait()  # the client leaves while the operations wait
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-            "client": ("127.0.0.1", 1),
-            "server": ("testserver", 80),
-            "state": {},
-        }
-        await asyncio.wait_for(app(scope, receive, send), WAIT_LIMIT_SECONDS)
+        # The client leaves while the operations wait.
+        await asyncio.wait_for(post_then_leave(app, body, reader.entered), WAIT_LIMIT_SECONDS)
         statements = metric(app, STATEMENTS)
         assert reader.cancelled
         assert metric(app, STOPPED, type="query", reason="cancelled") == 2
@@ -152,37 +126,10 @@ async def test_a_client_that_disconnects_cancels_its_lone_operation(app_client):
     async with app_client() as client:
         app = client.app  # type: ignore[attr-defined]
         reader = gate(app)
-        sent: list[dict[str, Any]] = []
-        messages = [
-            {"type": "http.request", "body": orjson.dumps({"query": GATED}), "more_body": False}
-        ]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop()
-            await reader.entered.wait()  # the client leaves while the operation waits
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-            "client": ("127.0.0.1", 1),
-            "server": ("testserver", 80),
-            "state": {},
-        }
-        # The request's task ends normally (the cancellation was ours, and taken back).
-        await asyncio.wait_for(app(scope, receive, send), WAIT_LIMIT_SECONDS)
+        body = orjson.dumps({"query": GATED})
+        # The client leaves while the operation waits; the request's task ends normally (the
+        # cancellation was ours, and taken back).
+        await asyncio.wait_for(post_then_leave(app, body, reader.entered), WAIT_LIMIT_SECONDS)
         assert reader.cancelled
         assert metric(app, STOPPED, type="query", reason="cancelled") == 1
         statements = metric(app, STATEMENTS)
@@ -208,3 +155,37 @@ async def test_a_large_response_holds_the_collector_off_no_longer_than_the_reque
     assert response.status_code == 200 and len(response.json()["data"]["bakeries"]) == 6
     assert held == [True]
     assert gc.isenabled() and guards._COLLECTIONS.holders == 0
+
+
+async def post_then_leave(app: Any, body: bytes, leave: asyncio.Event) -> list[dict[str, Any]]:
+    """POST `body` to /graphql straight through ASGI, the client disconnecting once `leave` is
+    set; returns what the app sent."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    return sent
