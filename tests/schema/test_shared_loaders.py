@@ -11,7 +11,7 @@ import pytest
 
 from app.db.statements import count_statements
 from app.settings import Settings
-from schema import schema
+from schema import guards, schema
 from schema.context import Context
 from schema.execution import Executor, GraphQLRequest
 
@@ -24,7 +24,14 @@ QUERIES = [
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "graphql-core"])
 @pytest.mark.parametrize("query", QUERIES)
-async def test_a_batch_of_k_queries_costs_the_statements_of_one(read_engine, query, compiled):
+async def test_a_batch_of_k_queries_costs_the_statements_of_one(
+    read_engine, query, compiled, monkeypatch
+):
+    # Builders give the event loop a turn every 5 ms of wall time (schema/guards.py); on a busy
+    # machine that can fall in the middle of a level, and the batch then leaves without the
+    # paused operation's keys (one more statement: a known limit, in docs/performance.md). The
+    # promise tested here is the batching itself, so no turn is given.
+    monkeypatch.setattr(guards, "SLICE_SECONDS", 3600.0)
     settings = Settings(compiled_execution=compiled)
     executor = Executor(schema, settings)
     with count_statements(read_engine) as one:
