@@ -49,3 +49,24 @@ async def run(
         result = await Executor(schema, settings).run(GraphQLRequest(query, variables), context)
     formatted = result.formatted
     return Outcome(formatted.get("data"), formatted.get("errors", []), log.count, log.statements)
+
+
+def graphql_scope(content_type: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ASGI scope of a POST /graphql, for tests that drive the app's channels by hand."""
+    raw = [(b"content-type", content_type.encode()), (b"host", b"testserver")]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,36 +15,28 @@ import pytest
 from benchmarks.report import Row, Run, markdown, target_values
 from benchmarks.run import _problem
 from benchmarks.scenarios import all_scenarios, large_upload, multipart_batch
+from tests.benchmarks.bench_process import run_bench
 from tests.conftest import POSTGRES_UP, POSTGRES_URL
 from tests.live.process import plain_dsn
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def tiny_run(tmp_path: Path, **settings: str) -> dict[str, Any]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "BATCHERY_"))},
-        "BENCH_SERVERS": "batchery",
-        "BENCH_SCENARIOS": "hello,small",
-        "BENCH_BACKENDS": "sqlite",
-        "BENCH_SECONDS": "1",
-        "BENCH_ROUNDS": "1",
-        "BENCH_WARMUP": "0",
-        "BENCH_SEED": "3x2",
-        "BENCH_CONNECTIONS": "2",
-        "BENCH_PIN": "0",
-        "BENCH_OUTPUT": str(tmp_path),
-        **settings,
-    }
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_bench(
+        "benchmarks.run",
+        {
+            "BENCH_SERVERS": "batchery",
+            "BENCH_SCENARIOS": "hello,small",
+            "BENCH_BACKENDS": "sqlite",
+            "BENCH_SECONDS": "1",
+            "BENCH_ROUNDS": "1",
+            "BENCH_WARMUP": "0",
+            "BENCH_SEED": "3x2",
+            "BENCH_CONNECTIONS": "2",
+            "BENCH_PIN": "0",
+            "BENCH_OUTPUT": str(tmp_path),
+            **settings,
+        },
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     results: dict[str, Any] = json.loads((tmp_path / "latest.json").read_text())
     results["stdout"] = completed.stdout
     return results

@@ -5,37 +5,25 @@ the benchmark's business, not this test's.)"""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.benchmarks.bench_process import run_bench
 from tests.redis import REDIS_URL, redis_available
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
 def test_a_tiny_jobs_run_produces_its_row(tmp_path):
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "BATCHERY_"))},
-        "BENCH_JOBS_RECORDS": "500",
-        "BENCH_JOBS_SYNC_RECORDS": "400",
-        "BENCH_JOBS_BACKENDS": "sqlite",
-        "BENCH_REDIS_URL": REDIS_URL,
-        "BENCH_OUTPUT": str(tmp_path),
-    }
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.jobs"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run_bench(
+        "benchmarks.jobs",
+        {
+            "BENCH_JOBS_RECORDS": "500",
+            "BENCH_JOBS_SYNC_RECORDS": "400",
+            "BENCH_JOBS_BACKENDS": "sqlite",
+            "BENCH_REDIS_URL": REDIS_URL,
+            "BENCH_OUTPUT": str(tmp_path),
+        },
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     (row,) = json.loads((tmp_path / "jobs-latest.json").read_text())
     assert (row["backend"], row["records"], row["sync_records"]) == ("sqlite", 500, 400)
     assert row["job_records_per_second"] > 0 and row["sync_records_per_second"] > 0

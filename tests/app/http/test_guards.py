@@ -16,6 +16,7 @@ from sqlalchemy import Row
 
 from app.db.reads import Reader
 from tests.app.http.test_metrics import sample
+from tests.helpers import graphql_scope
 
 GATED = "{ bakeries { name orders(limitTo: 5) { id } } }"
 QUICK = '{ bakery(id: "1") { name } }'
@@ -172,20 +173,5 @@ async def post_then_leave(app: Any, body: bytes, leave: asyncio.Event) -> list[d
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)
+    await app(graphql_scope("application/json"), receive, send)
     return sent

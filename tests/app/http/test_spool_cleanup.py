@@ -10,28 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.app.http.forms import body, field, file, headers, upload_operation
+from tests.helpers import graphql_scope
 
 SPOOL_BYTES = 16 * 1024
 CHUNK = 32 * 1024
-
-
-def scope_for(content_type: str, extra: dict[str, str]) -> dict:
-    raw = [(b"content-type", content_type.encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
 
 
 def upload_chunks() -> list[bytes]:
@@ -60,7 +42,7 @@ async def start(client, receive) -> tuple[asyncio.Task, list[dict]]:
 
     multipart = headers()
     content_type = multipart.pop("Content-Type")
-    task = asyncio.ensure_future(client.app(scope_for(content_type, multipart), receive, send))
+    task = asyncio.ensure_future(client.app(graphql_scope(content_type, multipart), receive, send))
     return task, sent
 
 

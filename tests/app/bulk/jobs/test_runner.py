@@ -3,6 +3,8 @@ cancel keeps what was committed; atomic jobs write all or nothing. On SQLite and
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -403,7 +405,11 @@ async def test_an_atomic_job_canceled_midway_writes_nothing(engine, tmp_path, ba
     assert {r["errors"][0]["code"] for r in results(tmp_path, job)} == {"NOT_PROCESSED"}
 
 
-async def through_cuttable_proxy(databases: Any) -> tuple[CuttableProxy, AsyncEngine]:
+@asynccontextmanager
+async def through_cuttable_proxy(
+    databases: Any,
+) -> AsyncIterator[tuple[CuttableProxy, AsyncEngine]]:
+    """An engine on the test's schema reached through a proxy the test can cut."""
     url = make_url(POSTGRES_URL)
     proxy = await CuttableProxy.start(url.host or "127.0.0.1", url.port or 5432)
     through_proxy = url.set(host="127.0.0.1", port=proxy.port)
@@ -411,7 +417,11 @@ async def through_cuttable_proxy(databases: Any) -> tuple[CuttableProxy, AsyncEn
         through_proxy.render_as_string(hide_password=False),
         connect_args={"server_settings": {"search_path": databases.schemas[-1]}},
     )
-    return proxy, cut_off
+    try:
+        yield proxy, cut_off
+    finally:
+        await proxy.close()
+        await cut_off.dispose()
 
 
 async def test_a_database_blip_mid_job_hands_it_back_to_resume_with_every_record_once(
@@ -419,8 +429,7 @@ async def test_a_database_blip_mid_job_hands_it_back_to_resume_with_every_record
 ):
     if backend != "postgresql":
         pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
-    proxy, cut_off = await through_cuttable_proxy(databases)
-    try:
+    async with through_cuttable_proxy(databases) as (proxy, cut_off):
         job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "BL") for n in range(20)]))
 
         async def blip_after_second_chunk(event: JobProgress) -> None:
@@ -431,9 +440,6 @@ async def test_a_database_blip_mid_job_hands_it_back_to_resume_with_every_record
         claimed = await claim(cut_off, job, "w1")
         runner = JobRunner(cut_off, tmp_path, "w1", fixed(5), progress=blip_after_second_chunk)
         assert await runner.run(claimed) is None
-    finally:
-        await proxy.close()
-        await cut_off.dispose()
 
     # Not FAILED: handed back, the attempt counted, the fault said while it waits.
     waiting = await jobs.get_job(empty_engine, job.id)
@@ -477,8 +483,7 @@ async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once
 ):
     if backend != "postgresql":
         pytest.skip("the outage is a cut TCP proxy in front of PostgreSQL")
-    proxy, cut_off = await through_cuttable_proxy(databases)
-    try:
+    async with through_cuttable_proxy(databases) as (proxy, cut_off):
         job = await submit(empty_engine, tmp_path, jsonl([bakery(n, "DB") for n in range(20)]))
 
         async def cut_after_second_chunk(event: JobProgress) -> None:
@@ -489,9 +494,6 @@ async def test_a_database_outage_mid_job_ends_in_a_resume_with_every_record_once
         runner = JobRunner(cut_off, tmp_path, "w1", fixed(5), progress=cut_after_second_chunk)
         # Its third chunk fails, and so does handing it back: the job keeps its lease.
         assert await runner.run(claimed) is None
-    finally:
-        await proxy.close()
-        await cut_off.dispose()
 
     stranded = await jobs.get_job(empty_engine, job.id)
     assert stranded is not None and stranded.status is JobStatus.RUNNING
