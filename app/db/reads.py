@@ -1,8 +1,9 @@
-"""Read queries, one statement each, returning plain SQLAlchemy rows.
+"""Read queries, one statement each, returning rows: named tuples, by position or by name.
 
 Every function that takes a list of parent ids answers for all of them in one statement, so a batch
-loader above it costs one round trip per level of a GraphQL query. Rows are Core rows (named
-tuples), cheaper than ORM instances for read-only data.
+loader above it costs one round trip per level of a GraphQL query. Rows are Core rows on SQLite;
+on PostgreSQL the same statements run through asyncpg directly (app/db/pg_reads.py) and come back
+as named tuples with the same columns and values. Either is cheaper than ORM instances.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Integer,
-    Row,
     Select,
     Table,
     bindparam,
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
 from app.db.cursors import OrderKey
+from app.db.pg_reads import PgRunner
 
 bakeries = cast(Table, models.Bakery.__table__)
 bakers = cast(Table, models.Baker.__table__)
@@ -42,6 +43,9 @@ photos = cast(Table, models.Photo.__table__)
 
 # SQLite refuses compound selects of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
 SQLITE_MAX_UNION_TERMS = 500
+
+# A read's rows: SQLAlchemy Core rows or named tuples; `row.column`, `row[i]` and `row._fields`.
+Rows = Sequence[Any]
 
 NEWEST_FIRST = (orders.c.created_at.desc(), orders.c.id.desc())
 
@@ -67,59 +71,57 @@ class Reader:
             if self.dialect == "postgresql"
             else engine
         )
+        # PostgreSQL: asyncpg runs the statements itself, on the engine's pooled connections
+        # (no transaction either), and SQLAlchemy's result processing is skipped.
+        self.asyncpg = PgRunner(engine) if self.dialect == "postgresql" else None
 
-    async def _all(
-        self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    async def _all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Rows:
+        if self.asyncpg is not None:
+            return await self.asyncpg.fetch(statement, params)
         async with self.engine.connect() as conn:
             result = await conn.execute(statement, params)
             return result.all()
 
-    async def _first(
-        self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Row[tuple[object, ...]] | None:
+    async def _first(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        if self.asyncpg is not None:
+            rows = await self.asyncpg.fetch(statement, params)
+            return rows[0] if rows else None
         async with self.engine.connect() as conn:
             result = await conn.execute(statement, params)
             return result.first()
 
     # ---- bakeries ----
 
-    async def bakeries(
-        self, region: models.Region | None, first: int
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    async def bakeries(self, region: models.Region | None, first: int) -> Rows:
         if region is None:
             return await self._all(_BAKERIES, {"first": first})
         return await self._all(_BAKERIES_OF_REGION, {"first": first, "region": region})
 
-    async def bakeries_after(
-        self, region: models.Region | None, after: int, limit: int
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    async def bakeries_after(self, region: models.Region | None, after: int, limit: int) -> Rows:
         """Up to `limit` bakeries with an id above `after`, by id: one keyset page."""
         params: dict[str, Any] = {"after": after, "first": limit}
         if region is None:
             return await self._all(_BAKERIES_AFTER, params)
         return await self._all(_BAKERIES_OF_REGION_AFTER, {**params, "region": region})
 
-    async def bakery_counts(self) -> Sequence[Row[tuple[object, ...]]]:
+    async def bakery_counts(self) -> Rows:
         """(region, count) for every region with bakeries: any region's total, and the sum."""
         return await self._all(_BAKERY_COUNTS)
 
-    async def bakeries_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
+    async def bakeries_by_id(self, ids: Sequence[int]) -> Rows:
         return await self._all(_BAKERIES_BY_ID, {"ids": list(ids)})
 
-    async def bakeries_of_suppliers(
-        self, supplier_ids: Sequence[int]
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    async def bakeries_of_suppliers(self, supplier_ids: Sequence[int]) -> Rows:
         return await self._all(_BAKERIES_OF_SUPPLIERS, {"ids": list(supplier_ids)})
 
     # ---- orders ----
 
-    async def orders_by_id(self, ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
+    async def orders_by_id(self, ids: Sequence[int]) -> Rows:
         return await self._all(_ORDERS_BY_ID, {"ids": list(ids)})
 
     async def newest_orders(
         self, bakery_ids: Sequence[int], limit: int, before: OrderKey | None = None
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    ) -> Rows:
         """The `limit` newest orders of each bakery, by bakery then newest first, in SQL; with
         `before`, each bakery's newest orders older than that key (a keyset page per bakery)."""
         if not bakery_ids or limit <= 0:
@@ -132,29 +134,27 @@ class Reader:
             shape = "window"
         return await self._all(*newest_orders_statement(shape, bakery_ids, limit, before))
 
-    async def order_counts(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
+    async def order_counts(self, bakery_ids: Sequence[int]) -> Rows:
         return await self._all(_ORDER_COUNTS, {"ids": list(bakery_ids)})
 
     # ---- people, suppliers, products, photos ----
 
-    async def managers(self, bakery_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
+    async def managers(self, bakery_ids: Sequence[int]) -> Rows:
         return await self._all(_MANAGERS, {"ids": list(bakery_ids)})
 
-    async def baker_by_last_name(self, last_name: str) -> Row[tuple[object, ...]] | None:
+    async def baker_by_last_name(self, last_name: str) -> Any:
         return await self._first(_BAKER_BY_LAST_NAME, {"last_name": last_name})
 
-    async def suppliers_of_bakeries(
-        self, bakery_ids: Sequence[int]
-    ) -> Sequence[Row[tuple[object, ...]]]:
+    async def suppliers_of_bakeries(self, bakery_ids: Sequence[int]) -> Rows:
         return await self._all(_SUPPLIERS_OF_BAKERIES, {"ids": list(bakery_ids)})
 
-    async def products(self) -> Sequence[Row[tuple[object, ...]]]:
+    async def products(self) -> Rows:
         return await self._all(_PRODUCTS)
 
-    async def latest_photos(self, order_ids: Sequence[int]) -> Sequence[Row[tuple[object, ...]]]:
+    async def latest_photos(self, order_ids: Sequence[int]) -> Rows:
         return await self._all(_LATEST_PHOTOS, {"ids": list(order_ids)})
 
-    async def photo(self, photo_id: int) -> Row[tuple[object, ...]] | None:
+    async def photo(self, photo_id: int) -> Any:
         return await self._first(_PHOTO, {"id": photo_id})
 
 

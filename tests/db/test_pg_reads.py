@@ -1,0 +1,191 @@
+"""`Reader` on PostgreSQL runs its statements through asyncpg directly (app/db/pg_reads.py): the
+same rows, values and types as SQLAlchemy's execute gave, every statement counted, errors as
+SQLAlchemy raised them, and a cancelled read gives its connection back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.cursors import OrderKey
+from app.db.engine import create_engine
+from app.db.faults import DatabaseUnavailable, database_fault
+from app.db.models import INT_MAX, Region
+from app.db.reads import Reader
+from app.db.seed import EPOCH
+from app.db.statements import count_statements
+from tests.conftest import POSTGRES_UP, POSTGRES_URL
+from tests.faults import CuttableProxy
+
+pytestmark = pytest.mark.skipif(not POSTGRES_UP, reason=f"no PostgreSQL at {POSTGRES_URL}")
+
+BEFORE = OrderKey(EPOCH + timedelta(days=2), 10**6)
+# Every Reader method, with arguments that return rows from the read seed (50 bakeries).
+CALLS = [
+    ("bakeries", (None, 7)),
+    ("bakeries", (Region.CENTRAL, 50)),
+    ("bakeries_after", (None, 3, 5)),
+    ("bakeries_after", (Region.NORTH_EAST, 2, 50)),
+    ("bakery_counts", ()),
+    ("bakeries_by_id", ([3, 1, 2, 999],)),
+    ("bakeries_of_suppliers", ([1, 2, 3],)),
+    ("orders_by_id", ([1, 5, 77],)),
+    ("newest_orders", ([1, 2, 50], 4)),
+    ("newest_orders", ([1, 2, 50], 4, BEFORE)),
+    ("order_counts", ([1, 2, 3, 48],)),
+    ("managers", (list(range(1, 51)),)),
+    ("suppliers_of_bakeries", ([1, 2, 3],)),
+    ("products", ()),
+    ("latest_photos", ([1, 2, 3],)),
+    ("photo", (1,)),
+    ("baker_by_last_name", ("nobody",)),
+]
+
+
+@pytest.fixture
+def pg_engine(read_engine: AsyncEngine) -> AsyncEngine:
+    if read_engine.dialect.name != "postgresql":
+        pytest.skip("the asyncpg path is PostgreSQL's")
+    return read_engine
+
+
+def typed(rows: object) -> object:
+    """Rows as (fields, values and their exact types), comparable across both paths."""
+    if rows is None:
+        return None
+    if not isinstance(rows, list | tuple) or (rows and hasattr(rows, "_fields")):
+        rows = [rows]
+    return [
+        (tuple(row._fields), [(v, type(v), getattr(v, "tzinfo", None)) for v in row])
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize(("method", "arguments"), CALLS, ids=[c[0] for c in CALLS])
+async def test_every_read_gives_what_sqlalchemy_gave(pg_engine, method, arguments):
+    reader = Reader(pg_engine)
+    assert reader.asyncpg is not None
+    with count_statements(pg_engine) as log:
+        fast = await getattr(reader, method)(*arguments)
+    assert log.count == 1, log.statements
+    plain = Reader(pg_engine)
+    plain.asyncpg = None  # SQLAlchemy's execute and result processing, as before
+    expected = await getattr(plain, method)(*arguments)
+    assert typed(fast) == typed(expected)
+    if method not in ("photo", "baker_by_last_name", "latest_photos"):
+        assert fast, "the seed answers every read here with rows"
+    for row in fast if isinstance(fast, list) else [fast] if fast is not None else []:
+        for name in row._fields:
+            assert getattr(row, name) == row[row._fields.index(name)]
+
+
+async def test_a_list_of_any_length_is_one_statement_text(pg_engine):
+    with count_statements(pg_engine) as log:
+        for ids in ([1], [1, 2], list(range(1, 51))):
+            await Reader(pg_engine).bakeries_by_id(ids)
+    assert len(set(log.statements)) == 1 and "ANY" in log.statements[0]
+
+
+async def test_a_read_leaves_no_transaction_and_its_connection_in_the_pool(pg_engine):
+    reader = Reader(pg_engine)
+    pool = pg_engine.sync_engine.pool
+    await reader.newest_orders([1, 2], 3)
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    raw = await pg_engine.raw_connection()
+    try:
+        assert raw.driver_connection.is_in_transaction() is False  # type: ignore[union-attr]
+    finally:
+        raw.close()
+
+
+async def test_a_refused_statement_raises_what_sqlalchemy_raised(pg_engine):
+    # An id past int4: PostgreSQL refuses the parameter. Same exception class, same fault (none).
+    fast = Reader(pg_engine)
+    plain = Reader(pg_engine)
+    plain.asyncpg = None
+    errors = []
+    for reader in (fast, plain):
+        with pytest.raises(sa_exc.DBAPIError) as caught:
+            await reader.orders_by_id([INT_MAX + 1])
+        errors.append(caught.value)
+    assert type(errors[0]) is type(errors[1])
+    assert type(errors[0].orig) is type(errors[1].orig)
+    assert not errors[0].connection_invalidated
+    assert database_fault(errors[0]) is None
+    assert pg_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert len(await fast.bakeries(None, 2)) == 2  # the connection went back usable
+
+
+async def test_a_cut_connection_is_unavailable_and_the_pool_heals(pg_engine):
+    async with pg_engine.connect() as conn:
+        search_path = (await conn.execute(text("SHOW search_path"))).scalar_one()
+    proxy = await CuttableProxy.start(pg_engine.url.host or "127.0.0.1", pg_engine.url.port or 5432)
+    engine = create_engine(
+        pg_engine.url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
+        connect_args={"server_settings": {"search_path": search_path}},
+    )
+    try:
+        reader = Reader(engine)
+        assert len(await reader.bakeries(None, 3)) == 3
+        # Cut while a read waits for its answer: it fails as the database being gone.
+        lock = await pg_engine.connect()
+        await lock.execute(text("BEGIN"))
+        await lock.execute(text("LOCK TABLE bakeries IN ACCESS EXCLUSIVE MODE"))
+        try:
+            read = asyncio.ensure_future(reader.bakeries(None, 3))
+            await wait_until_blocked(pg_engine)
+            await proxy.cut()
+            with pytest.raises(Exception) as caught:
+                await read
+        finally:
+            await lock.rollback()
+            await lock.close()
+        assert isinstance(database_fault(caught.value), DatabaseUnavailable), caught.value
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        await proxy.restore()
+        assert len(await reader.bakeries(None, 3)) == 3
+    finally:
+        await proxy.close()
+        await engine.dispose()
+
+
+async def wait_until_blocked(engine: AsyncEngine) -> None:
+    """Until some backend waits for a lock (a condition polled, not a guess of a duration)."""
+    for _ in range(1000):
+        async with engine.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no read ever waited for the lock")
+
+
+async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
+    reader = Reader(pg_engine)
+    pool = pg_engine.sync_engine.pool
+    lock = await pg_engine.connect()
+    await lock.execute(text("BEGIN"))
+    await lock.execute(text("LOCK TABLE bakeries IN ACCESS EXCLUSIVE MODE"))
+    try:
+        read = asyncio.ensure_future(reader.bakeries(None, 3))
+        await wait_until_blocked(pg_engine)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]  # only the lock's
+    finally:
+        await lock.rollback()
+        await lock.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    # Every pooled connection is usable: the cancelled one was discarded, not pooled mid-query.
+    results = await asyncio.gather(*(reader.bakeries(None, 2) for _ in range(12)))
+    assert all(len(rows) == 2 for rows in results)
