@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from app.db.cursors import OrderKey
 from app.db.engine import create_engine
@@ -103,6 +104,25 @@ async def test_a_read_leaves_no_transaction_and_its_connection_in_the_pool(pg_en
         raw.close()
 
 
+async def test_the_pre_ping_is_one_round_trip_outside_any_transaction(pg_engine):
+    engine = create_engine(pg_engine.url.render_as_string(False))
+    try:
+        raw = await engine.raw_connection()  # checked out, and pinged
+        try:
+            pid = raw.driver_connection.get_server_pid()  # type: ignore[union-attr]
+            assert await greenlet_spawn(engine.dialect.do_ping, raw.dbapi_connection)
+            async with pg_engine.connect() as other:
+                last = await other.execute(
+                    text("SELECT query, state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                )
+                # SQLAlchemy's own ping would have left "ROLLBACK" (after BEGIN and `;`).
+                assert tuple(last.one()) == ("SELECT 1", "idle")
+        finally:
+            raw.close()
+    finally:
+        await engine.dispose()
+
+
 async def test_a_refused_statement_raises_what_sqlalchemy_raised(pg_engine):
     # An id past int4: PostgreSQL refuses the parameter. Same exception class, same fault (none).
     fast = Reader(pg_engine)
@@ -147,6 +167,10 @@ async def test_a_cut_connection_is_unavailable_and_the_pool_heals(pg_engine):
             await lock.close()
         assert isinstance(database_fault(caught.value), DatabaseUnavailable), caught.value
         assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        await proxy.restore()
+        assert len(await reader.bakeries(None, 3)) == 3
+        # A quiet outage: the pooled connection died unseen; the pre-ping replaces it.
+        await proxy.cut()
         await proxy.restore()
         assert len(await reader.bakeries(None, 3)) == 3
     finally:
