@@ -3,6 +3,7 @@ SQLAlchemy's execute and result processing (what `Reader` did before issue 12's 
 
     .venv/bin/python -m benchmarks.pg_reads            # 7 repetitions
     .venv/bin/python -m benchmarks.pg_reads 15
+    .venv/bin/python -m benchmarks.pg_reads 3 --profile big   # then cProfile of asyncpg's `big`
 
 Seeds a PostgreSQL database of its own (`BENCH_POSTGRES_URL`, default the test server), 50 bakeries
 x 200 orders as `make bench` does, then measures, alternating the two paths in one process:
@@ -14,8 +15,10 @@ GraphQL requests through the app's ASGI stack (no sockets), one at a time. Proce
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import functools
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -85,7 +88,9 @@ async def cpu_ms(call: Callable[[], Awaitable[object]], calls: int) -> float:
     return (time.process_time() - started) / calls * 1e3
 
 
-async def measure(url: str, repetitions: int) -> dict[str, dict[str, list[float]]]:
+async def measure(
+    url: str, repetitions: int, profile: str | None = None
+) -> dict[str, dict[str, list[float]]]:
     with tempfile.TemporaryDirectory(prefix="bench-pg-reads-") as data_dir:
         settings = Settings.from_env(
             {**os.environ, "BATCHERY_DATA_DIR": data_dir, "BATCHERY_DATABASE_URL": url}
@@ -93,7 +98,8 @@ async def measure(url: str, repetitions: int) -> dict[str, dict[str, list[float]
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             reader: Reader = app.state.reader
-            runner = reader.asyncpg
+            runner = getattr(reader, "asyncpg", None)  # None: a checkout from before it
+            paths = ("asyncpg", "sqlalchemy") if runner is not None else ("sqlalchemy",)
             ids = list(range(1, 51))
             bodies = {name: orjson.dumps({"query": q}) for name, q in QUERIES.items()}
             work: dict[str, Callable[[], Awaitable[object]]] = {
@@ -105,26 +111,34 @@ async def measure(url: str, repetitions: int) -> dict[str, dict[str, list[float]
             }
             for name, call in work.items():
                 for _ in range(3):  # warm up both paths
-                    for path in ("asyncpg", "sqlalchemy"):
+                    for path in paths:
                         reader.asyncpg = runner if path == "asyncpg" else None
                         await call()
                 for _ in range(repetitions):
-                    for path in ("asyncpg", "sqlalchemy"):
+                    for path in paths:
                         reader.asyncpg = runner if path == "asyncpg" else None
                         results[name][path].append(await cpu_ms(call, CALLS[name]))
             reader.asyncpg = runner
+            if profile is not None:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(CALLS[profile]):
+                    await work[profile]()
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             return results
 
 
 def main(argv: list[str]) -> int:
     repetitions = int(next((a for a in argv if a.isdigit()), "7"))
+    profile = argv[argv.index("--profile") + 1] if "--profile" in argv else None
     postgres_url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     with (
         tempfile.TemporaryDirectory(prefix="bench-pg-reads-") as workdir,
         database("postgresql", Path(workdir), postgres_url) as url,
     ):
         asyncio.run(seeded(url, SEED))
-        results = asyncio.run(measure(url, repetitions))
+        results = asyncio.run(measure(url, repetitions, profile))
     print(f"CPU ms per call, lowest (median) of {repetitions} repetitions, PostgreSQL, 50 x 200")
     print(f"{'what':<32}{'SQLAlchemy':>18}{'asyncpg':>18}{'ratio':>8}")
     labels = {
@@ -136,9 +150,9 @@ def main(argv: list[str]) -> int:
     for name, paths in results.items():
         cells = []
         for path in ("sqlalchemy", "asyncpg"):
-            values = sorted(paths[path])
+            values = sorted(paths[path]) or [float("nan")]
             cells.append(f"{values[0]:.2f} ({values[len(values) // 2]:.2f})")
-        ratio = min(paths["asyncpg"]) / min(paths["sqlalchemy"])
+        ratio = min(paths["asyncpg"] or [float("nan")]) / min(paths["sqlalchemy"])
         print(f"{labels[name]:<32}{cells[0]:>18}{cells[1]:>18}{ratio:>8.2f}")
     return 0
 
