@@ -19,11 +19,14 @@ Position = tuple[str | int, ...]
 
 
 class Collected:
-    __slots__ = ("errors", "nulled")
+    __slots__ = ("errors", "events", "nulled")
 
     def __init__(self) -> None:
         self.errors: list[GraphQLError] = []
         self.nulled: set[Position] = set()
+        # Errors met so far, recorded or not: a part of the response that met none is the same
+        # wherever it appears (see sharing.py).
+        self.events = 0
 
     @property
     def root_nulled(self) -> bool:
@@ -31,6 +34,7 @@ class Collected:
 
     def add(self, error: GraphQLError, position: Position) -> None:
         """Record `error`, which nulled `position`, unless that part of the response is gone."""
+        self.events += 1
         if self.is_nulled(position):
             return
         self.nulled.add(position)
@@ -49,6 +53,7 @@ class Collected:
     ) -> None:
         """The object at `position` failed a non-null field: null the nearest nullable position
         at or above it in `data` (the whole response when there is none), and record why."""
+        self.events += 1
         if self.is_nulled(position):
             return
         for prefix, ref in reversed(type_chain(root, position)):
@@ -56,7 +61,12 @@ class Collected:
                 container: Any = data
                 for key in prefix[:-1]:
                     container = container[key]
-                container[prefix[-1]] = None
+                    if container is None:
+                        # A part shared with another position was nulled there first, by the
+                        # same error: the value is already gone (see sharing.py).
+                        break
+                else:
+                    container[prefix[-1]] = None
                 self.add(error, prefix)
                 return
         self.add(error, ())

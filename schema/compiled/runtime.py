@@ -34,12 +34,17 @@ from schema.compiled.arguments import Arguments
 from schema.compiled.model import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
 from schema.compiled.positions import Collected, Position, graphql_path
 from schema.compiled.request import OperationInput
+from schema.compiled.sharing import Item, Ledger, Level, Marker, Share
 from schema.guards import NodeBudget, NodeLimitExceeded
 
-Entry = tuple[Any, dict[str, Any], Position]  # source object, its response dict, its position
-Pending = dict[FieldPlan, list[Entry]]
-# Fields answered together, their parents, and the loader (or why there is none).
-Batch = tuple[list[FieldPlan], list[Entry], "SafeDataLoader[Any, Any] | Exception"]
+# Fields answered together, their parents (and markers), and the loader (or why there is none).
+Batch = tuple[list[FieldPlan], list[Item], "SafeDataLoader[Any, Any] | Exception"]
+# Whether a part built once is also run once (see sharing.py); off, its children are run at every
+# position it appears at. Only tests and debugging turn it off: they compare the two.
+SHARE_SUBTREES = True
+# A response part built by the fast path, the share its children were registered under, and the
+# value it was built from (kept alive: it is looked up by its id).
+Built = tuple[Any, Share | None, Any]
 
 
 class Run:
@@ -63,8 +68,8 @@ class Run:
         self.args = Arguments(schema, run_input.variable_values)
         # Response parts built by the fast path, by selection and source object: the same object
         # (a supplier shared by bakeries, the bakery of many orders) met again under the same
-        # selection gives the same JSON, so it is built once and referenced (see `shareable`).
-        self.shared: dict[tuple[ObjectPlan, int], Any] = {}
+        # selection gives the same JSON, so it is built once and referenced (see sharing.py).
+        self.shared: dict[tuple[ObjectPlan, int], Built] = {}
 
     # ---- the operation ----
 
@@ -81,7 +86,7 @@ class Run:
                     data[field.key] = None  # keeps the key's place in the response
                     started.append(outcome)
                     work.append(self._finish_root_field(field, outcome))
-                elif outcome:
+                elif outcome is not None and outcome.fields:
                     work.append(self.run_pending(outcome))
         except (GraphQLError, NodeLimitExceeded) as error:
             # A non-null root field failed, or the budget ran out, without awaiting anything.
@@ -119,9 +124,9 @@ class Run:
             result = resolve(self.input.root_value, info, **args)
             if is_awaitable(result):
                 return result
-            pending: Pending = {}
-            self.data[field.key] = self.complete_value(field, result, position, pending)
-            return pending
+            level = Level()
+            self.data[field.key] = self.complete_value(field, result, position, level)
+            return level
         except Exception as raw:
             self.field_error(raw, field.type, field, position)  # raises when non-null
             self.data[field.key] = None
@@ -129,10 +134,10 @@ class Run:
 
     async def _finish_root_field(self, field: FieldPlan, awaitable: Awaitable[Any]) -> None:
         position: Position = (field.key,)
-        pending: Pending = {}
+        level = Level()
         try:
             value = await awaitable
-            completed = self.complete_value(field, value, position, pending)
+            completed = self.complete_value(field, value, position, level)
         except Exception as raw:
             try:
                 self.field_error(raw, field.type, field, position)
@@ -141,28 +146,30 @@ class Run:
             return
         if not self.collected.root_nulled:
             self.data[field.key] = completed
-            await self.run_pending(pending)
+            await self.run_pending(level)
 
     # ---- levels ----
 
-    async def run_pending(self, pending: Pending) -> None:
-        if not pending or self.collected.root_nulled:
+    async def run_pending(self, level: Level) -> None:
+        if not level.fields or self.collected.root_nulled:
             return
-        batches = self.batches(pending)
+        batches = self.batches(level)
         if len(batches) == 1:
             await self.run_batch(*batches[0])
             return
         # The first failure (only the node budget's can get here) cancels the sibling batches.
         await gather_with_cancel(*(self.run_batch(*batch) for batch in batches))
 
-    def batches(self, pending: Pending) -> list[Batch]:
+    def batches(self, level: Level) -> list[Batch]:
         """One batch per loader: sibling fields of the same parents that share a loader (aliases
         of one field, say) are one batch, answered parent by parent as graphql-core's waiters
         are woken, so their errors come in the same order."""
         batches: list[Batch] = []
-        for field, entries in pending.items():
+        for field, entries in level.fields.items():
             assert field.spec is not None
-            info = self.strawberry_info(field, (*entries[0][2], field.key))
+            first = entries[0]  # never a marker: a marker follows its canonical entries
+            assert isinstance(first, tuple)
+            info = self.strawberry_info(field, (*first[2], field.key))
             try:
                 kwargs = self.args.python(field, info)
                 loader: SafeDataLoader[Any, Any] | Exception = level_loader(
@@ -185,101 +192,178 @@ class Run:
     async def run_batch(
         self,
         fields: list[FieldPlan],
-        entries: list[Entry],
+        items: list[Item],
         loader: SafeDataLoader[Any, Any] | Exception,
     ) -> None:
         """Resolve `fields` for every parent of a level with one call of their batch function."""
         if self.collected.root_nulled:
             return
+        sources = [item[0] for item in items if item.__class__ is tuple]
         values: list[Any]
         if isinstance(loader, Exception):
-            values = [loader] * len(entries)
+            values = [loader] * len(sources)
         else:
             try:
-                values = await loader.load_level([entry[0] for entry in entries])
+                values = await loader.load_level(sources)
             except Exception as error:
-                values = [error] * len(entries)
-        pending: Pending = {}
+                values = [error] * len(sources)
+        if len(sources) != len(items):  # markers have no value of their own
+            loaded = iter(values)
+            values = [next(loaded) if item.__class__ is tuple else None for item in items]
+        level = Level()
+        ledger = Ledger()
         budget = self.budget
-        for (_, out, position), value in zip(entries, values, strict=True):
+        collected = self.collected
+        for item, value in ledger.walk(items, values):
             while budget.used >= budget.next_check and budget.should_yield():
                 await budget.pause()
-                if self.collected.root_nulled:
+                if collected.root_nulled:
                     return
+            if item.__class__ is Marker:
+                assert isinstance(item, Marker)
+                self.replay(item, ledger, level)
+                continue
+            _, out, position, share = item  # type: ignore[misc]
+            watched = share.watch() if share is not None else ()
+            if collected.nulled and collected.is_nulled(position):
+                if watched:
+                    ledger.skip(watched, item, value)
+                continue
+            used, events = budget.used, collected.events
+            level.share = share
             for field in fields:
-                if self.collected.nulled and self.collected.is_nulled(position):
+                if collected.nulled and collected.is_nulled(position):
                     break
                 field_position = (*position, field.key)
                 try:
-                    out[field.key] = self.complete_value(field, value, field_position, pending)
+                    out[field.key] = self.complete_value(field, value, field_position, level)
                 except Exception as raw:
                     try:
                         self.field_error(raw, field.type, field, field_position)
                         out[field.key] = None
                     except GraphQLError as error:
                         self.propagate(error, position)
-        await self.run_pending(pending)
+            if watched:
+                dirty = collected.events != events
+                ledger.note(watched, item, value, budget.used - used, dirty)
+        await self.run_pending(level)
+
+    def replay(self, marker: Marker, ledger: Ledger, level: Level) -> None:
+        """A position whose subtree is a shared one that met no error at this level: it costs
+        the nodes the canonical subtree spent, and goes on to the next level."""
+        noted = ledger.get(marker.share)
+        if noted is None:  # nothing of the shared part at this level
+            return
+        context = marker.context
+        watched = context.watch() if context is not None else ()
+        if self.collected.nulled and self.collected.is_nulled(marker.root):
+            if watched:
+                ledger.skip(watched, marker, None)
+            return
+        self.budget.spend(noted.nodes)
+        if watched:
+            ledger.note(watched, marker, None, noted.nodes, False)
+        for items in level.fields.values():
+            items.append(marker)
 
     # ---- completing values (graphql-core's complete_value, shaped for whole lists) ----
 
-    def complete_value(
-        self, field: FieldPlan, value: Any, position: Position, pending: Pending
-    ) -> Any:
+    def complete_value(self, field: FieldPlan, value: Any, position: Position, level: Level) -> Any:
         """A field's completed value; raises like graphql-core when it cannot be completed. The
-        batch fields of the objects built are added to `pending`."""
+        batch fields of the objects built are added to `level`."""
         ref = field.type
         item = ref.item
         if item is not None and item.object is not None and value.__class__ is list:
             plan = item.object
             fast = plan.fast
             if fast is not None and self.args.all_valid(plan.batch_fields):
-                shared = self.shared.get((plan, id(value))) if plan.shareable else None
+                key = (plan, id(value))
+                built = self.shared.get(key) if plan.shareable else None
+                if built is not None:
+                    outs = built[0]
+                    self.budget.spend(len(outs))
+                    self.reuse(plan, built, position, level, listed=True)
+                    return outs
                 try:
-                    outs = shared or (fast.many if item.non_null else fast.many_nullable)(value)
+                    outs = (fast.many if item.non_null else fast.many_nullable)(value)
                 except Exception:
                     pass  # the careful path below decides
                 else:
                     self.budget.spend(len(outs))
-                    if plan.shareable:
-                        self.shared[(plan, id(value))] = outs
+                    share = None
                     if plan.batch_fields:
+                        share = Share(position, level.share, level) if plan.shareable else None
                         for index, (source, out) in enumerate(zip(value, outs, strict=True)):
                             if out is not None:
-                                register(plan, source, out, (*position, index), pending)
+                                register(
+                                    plan,
+                                    source,
+                                    out,
+                                    (*position, index),
+                                    level,
+                                    share or level.share,
+                                )
+                    if plan.shareable:
+                        self.shared[key] = (outs, share, value)
                     return outs
-        return self.complete(field, ref, value, position, pending)
+        return self.complete(field, ref, value, position, level)
+
+    def reuse(
+        self, plan: ObjectPlan, built: Built, position: Position, level: Level, *, listed: bool
+    ) -> None:
+        """`position` gets a part already built elsewhere: a marker stands for its children."""
+        outs, share, value = built
+        if share is None:
+            return  # no batch fields: the part is complete
+        if SHARE_SUBTREES and share.level is level:
+            share.aliases += 1
+            marker = Marker(share, position, level.share)
+            fields = level.fields
+            for field in plan.batch_fields:
+                items = fields.get(field)
+                if items is not None:
+                    items.append(marker)
+            return
+        # Its children are registered here again. (A part built in another level is not met in
+        # practice: a selection is at one depth.)
+        if not listed:
+            register(plan, value, outs, position, level, level.share)
+            return
+        for index, (source, out) in enumerate(zip(value, outs, strict=True)):
+            if out is not None:
+                register(plan, source, out, (*position, index), level, level.share)
 
     def complete(
-        self, field: FieldPlan, ref: TypeRef, value: Any, position: Position, pending: Pending
+        self, field: FieldPlan, ref: TypeRef, value: Any, position: Position, level: Level
     ) -> Any:
         if isinstance(value, Exception):
             raise value
         if ref.non_null:
-            completed = self._complete_nullable(field, ref, value, position, pending)
+            completed = self._complete_nullable(field, ref, value, position, level)
             if completed is None:
                 raise TypeError(
                     "Cannot return null for non-nullable field "
                     f"{field.parent_type.name}.{field.name}."
                 )
             return completed
-        return self._complete_nullable(field, ref, value, position, pending)
+        return self._complete_nullable(field, ref, value, position, level)
 
     def _complete_nullable(
-        self, field: FieldPlan, ref: TypeRef, value: Any, position: Position, pending: Pending
+        self, field: FieldPlan, ref: TypeRef, value: Any, position: Position, level: Level
     ) -> Any:
         if value is None or value is Undefined:
             return None
         if ref.item is not None:
-            return self.complete_list(field, ref.item, value, position, pending)
+            return self.complete_list(field, ref.item, value, position, level)
         if ref.leaf is not None:
             return complete_leaf(ref.leaf, value)
         assert ref.object is not None
         if not ref.listed:  # a list item was counted with its list
             self.budget.spend(1)
-        return self.complete_object(ref.object, value, position, pending)
+        return self.complete_object(ref.object, value, position, level)
 
     def complete_list(
-        self, field: FieldPlan, item: TypeRef, value: Any, position: Position, pending: Pending
+        self, field: FieldPlan, item: TypeRef, value: Any, position: Position, level: Level
     ) -> Any:
         if not is_iterable(value):
             raise GraphQLError(
@@ -292,32 +376,38 @@ class Run:
         for index, element in enumerate(items):
             item_position = (*position, index)
             try:
-                completed.append(self.complete(field, item, element, item_position, pending))
+                completed.append(self.complete(field, item, element, item_position, level))
             except Exception as raw:
                 self.field_error(raw, item, field, item_position)
                 completed.append(None)
         return completed
 
     def complete_object(
-        self, plan: ObjectPlan, source: Any, position: Position, pending: Pending
+        self, plan: ObjectPlan, source: Any, position: Position, level: Level
     ) -> Any:
         fast = plan.fast
         if fast is not None and self.args.all_valid(plan.batch_fields):
-            shared = self.shared.get((plan, id(source))) if plan.shareable else None
+            key = (plan, id(source))
+            built = self.shared.get(key) if plan.shareable else None
+            if built is not None:
+                self.reuse(plan, built, position, level, listed=False)
+                return built[0]
             try:
-                out = shared or fast.one(source)
+                out = fast.one(source)
             except Exception:
                 pass
             else:
-                if plan.shareable:
-                    self.shared[(plan, id(source))] = out
+                share = None
                 if plan.batch_fields:
-                    register(plan, source, out, position, pending)
+                    share = Share(position, level.share, level) if plan.shareable else None
+                    register(plan, source, out, position, level, share or level.share)
+                if plan.shareable:
+                    self.shared[key] = (out, share, source)
                 return out
-        return self.complete_object_carefully(plan, source, position, pending)
+        return self.complete_object_carefully(plan, source, position, level)
 
     def complete_object_carefully(
-        self, plan: ObjectPlan, source: Any, position: Position, pending: Pending
+        self, plan: ObjectPlan, source: Any, position: Position, level: Level
     ) -> Any:
         """Field by field, in order, exactly as graphql-core's execute_fields does."""
         out: dict[str, Any] = {}
@@ -338,12 +428,12 @@ class Run:
                     value = getattr(source, field.attr)
                 else:
                     value = self.call_resolver(field, plan, source, field_position)
-                out[field.key] = self.complete(field, field.type, value, field_position, pending)
+                out[field.key] = self.complete(field, field.type, value, field_position, level)
             except Exception as raw:
                 self.field_error(raw, field.type, field, field_position)
                 out[field.key] = None
         for field in batched:
-            pending.setdefault(field, []).append((source, out, position))
+            level.fields.setdefault(field, []).append((source, out, position, level.share))
         return out
 
     def call_resolver(
@@ -390,14 +480,20 @@ class Run:
 
 
 def register(
-    plan: ObjectPlan, source: Any, out: dict[str, Any], position: Position, pending: Pending
+    plan: ObjectPlan,
+    source: Any,
+    out: dict[str, Any],
+    position: Position,
+    level: Level,
+    share: Share | None,
 ) -> None:
     """Add the batch fields of `out` (built from `source`) to the level's pending work."""
-    entry = (source, out, position)
+    entry = (source, out, position, share)
+    fields = level.fields
     for field in plan.batch_fields:
-        entries = pending.get(field)
+        entries = fields.get(field)
         if entries is None:
-            pending[field] = [entry]
+            fields[field] = [entry]
         else:
             entries.append(entry)
 
