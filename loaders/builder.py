@@ -5,13 +5,19 @@
 is Python for the seed's `StartBatch().FromSource(...).WithResults(...).Complete()`. A batch
 function may instead return a plain mapping `{parent or parent key: value}`. Either way,
 `distribute` applies the rules of `shared/contract/batch-resolvers.md`: each parent gets its share.
+
+`key` may also name the attribute that holds the parent's key (`key="bakery_pk"`). Then results
+that can group themselves without building their objects (`Partitionable`: the schema's
+row-backed sequences) are grouped so, each parent's share a sequence of the same kind; anything
+else is grouped by reading that attribute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 P = TypeVar("P")
 C = TypeVar("C")
@@ -28,6 +34,14 @@ def default_key(parent: Any) -> Hashable:
     return fallback
 
 
+@runtime_checkable
+class Partitionable(Protocol):
+    """Results that group themselves by an attribute of their items without building them."""
+
+    def partition(self, attribute: str) -> Mapping[Hashable, Sequence[Any]] | None:
+        """Each key's items, in order; None when they cannot (then the items are read)."""
+
+
 class TooManyResults(Exception):
     """A single-valued field matched two or more children for one parent."""
 
@@ -37,7 +51,7 @@ class BatchResult(Generic[C]):
     """Children grouped under the keys of the parents they belong to."""
 
     included: frozenset[Hashable]
-    groups: Mapping[Hashable, list[C]]
+    groups: Mapping[Hashable, Sequence[C]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +62,21 @@ class SourceBatch(Generic[P]):
     def with_results(
         self,
         results: Iterable[C],
-        key: KeyFn | None = None,
+        key: KeyFn | str | None = None,
         *,
         keys: Callable[[C], Iterable[Hashable]] | None = None,
     ) -> BatchResult[C]:
-        """Attach children: `key` names the one parent of each (1->1, 1->N); `keys` names
-        every parent of a child shared between several (N->N), which is then resolved once."""
+        """Attach children: `key` names the one parent of each (1->1, 1->N), as a function of
+        the child or the name of its attribute; `keys` names every parent of a child shared
+        between several (N->N), which is then resolved once."""
         if (key is None) == (keys is None):
             raise TypeError("with_results() takes exactly one of key= or keys=")
+        if isinstance(key, str):
+            if isinstance(results, Partitionable):
+                partitioned = results.partition(key)
+                if partitioned is not None:
+                    return self._complete(partitioned)
+            key = attrgetter(key)
         parent_keys = keys if keys is not None else (lambda child: (key(child),))  # type: ignore[misc]
         groups: dict[Hashable, list[C]] = {}
         for child in results:
@@ -71,7 +92,7 @@ class SourceBatch(Generic[P]):
             groups.setdefault(parent_key, []).append(child)
         return self._complete(groups)
 
-    def _complete(self, groups: dict[Hashable, list[C]]) -> BatchResult[C]:
+    def _complete(self, groups: Mapping[Hashable, Sequence[C]]) -> BatchResult[C]:
         return BatchResult(frozenset(self.key(source) for source in self.sources), groups)
 
 
@@ -107,7 +128,9 @@ def _from_groups(outcome: BatchResult[Any], parent_key: Hashable, many: bool, fi
         return None
     children = outcome.groups.get(parent_key, [])
     if many:
-        return list(children)
+        # A list is copied for each parent; any other sequence (a row-backed one) is immutable
+        # and handed out as is, so it can stay unbuilt.
+        return list(children) if children.__class__ is list else children
     if len(children) > 1:
         return TooManyResults(
             f"{field} expects at most one result per parent, "

@@ -55,13 +55,15 @@ class Context:
         after_answer: list[Callable[[], None]] | None = None,
         jobs: JobsService | None = None,
     ) -> Context:
+        if loaders is None:
+            loaders = LoaderRegistry(settings.loader_max_batch_size)
+            if after_answer is not None:  # the loaders are not needed past the answer
+                after_answer.append(loaders.close)
         return cls(
             engine=engine,
             reader=reader if reader is not None else Reader(engine),
             settings=settings,
-            loaders=loaders
-            if loaders is not None
-            else LoaderRegistry(settings.loader_max_batch_size),
+            loaders=loaders,
             request=request,
             caller=caller,
             request_id=request_id,

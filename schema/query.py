@@ -90,7 +90,7 @@ class Query:
     )
     async def bakeries(
         self, info: Info, region: Region | None = strawberry.UNSET, first: int | None = 100
-    ) -> list[Bakery]:
+    ) -> Sequence[Bakery]:  # built from the rows when first read (schema/rows.py)
         # UNSET keeps the contract's SDL (`region: Region`, no default); it means "any region".
         chosen = region if region is not strawberry.UNSET else None
         limit = page_size(info, first, "first")

@@ -24,18 +24,9 @@ from schema.directives import (
     sliced_by,
 )
 from schema.enums import OrderStatus, Region
-from schema.rows import columns, constructor
+from schema.rows import Rows, RowType, columns
 
 Row = Any  # a SQLAlchemy Core row; attribute access by column name
-ORDER_COLUMNS = (
-    "id",
-    "bakery_id",
-    "external_id",
-    "written_phrase",
-    "current_total",
-    "status",
-    "created_at",
-)
 
 
 def page_size(info: Info, requested: int | None, argument: str) -> int:
@@ -59,9 +50,8 @@ async def bakery_orders(
 ) -> BatchResult[CakeOrder]:
     limit = page_size(info, limit_to, "limitTo")
     rows = await info.context.reader.newest_orders([b.pk for b in bakeries], limit)
-    return from_sources(bakeries).with_results(
-        CakeOrder.from_rows(rows), key=lambda order: order.bakery_pk
-    )
+    # `key` names an attribute: the rows are grouped by its column, no objects built for that.
+    return from_sources(bakeries).with_results(CakeOrder.from_rows(rows), key="bakery_pk")
 
 
 async def bakery_orders_connection(
@@ -178,20 +168,17 @@ class Bakery:
     @classmethod
     def from_row(cls, row: Row) -> Bakery:
         """From anything with the columns as attributes (a row, or the bulk engine's records)."""
-        return _new_bakery(row.id, str(row.id), row.external_id, row.name, row.region)
+        return BAKERY_ROWS.one(row)
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Row]) -> list[Bakery]:
-        make = _new_bakery
-        return [
-            make(pk, str(pk), external_id, name, region)
-            for pk, external_id, name, region in columns(
-                rows, "id", "external_id", "name", "region"
-            )
-        ]
+    def from_rows(cls, rows: Sequence[Row]) -> Rows[Bakery]:
+        """Built when first read: a selection of plain fields goes from the rows to JSON."""
+        return BAKERY_ROWS.rows(rows)
 
 
-_new_bakery = constructor(Bakery, "pk", "id", "external_id", "name", "region")
+BAKERY_ROWS = RowType(
+    Bakery, pk="id", id=("id", str), external_id="external_id", name="name", region="region"
+)
 
 
 @strawberry.type
@@ -217,32 +204,24 @@ class CakeOrder:
     @classmethod
     def from_row(cls, row: Row) -> CakeOrder:
         """From anything with the columns as attributes (a row, or the bulk engine's records)."""
-        return _new_order(
-            row.id, row.bakery_id, str(row.id), row.external_id, row.written_phrase,
-            row.current_total, row.status, row.created_at,
-        )  # fmt: skip
+        return ORDER_ROWS.one(row)
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Row]) -> list[CakeOrder]:
-        make = _new_order
-        return [
-            make(pk, bakery_pk, str(pk), external_id, phrase, total, status, created_at)
-            for pk, bakery_pk, external_id, phrase, total, status, created_at in (
-                columns(rows, *ORDER_COLUMNS)
-            )
-        ]
+    def from_rows(cls, rows: Sequence[Row]) -> Rows[CakeOrder]:
+        """Built when first read: a selection of plain fields goes from the rows to JSON."""
+        return ORDER_ROWS.rows(rows)
 
 
-_new_order = constructor(
+ORDER_ROWS = RowType(
     CakeOrder,
-    "pk",
-    "bakery_pk",
-    "id",
-    "external_id",
-    "written_phrase",
-    "current_total",
-    "status",
-    "created_at",
+    pk="id",
+    bakery_pk="bakery_id",
+    id=("id", str),
+    external_id="external_id",
+    written_phrase="written_phrase",
+    current_total="current_total",
+    status="status",
+    created_at="created_at",
 )
 
 

@@ -6,12 +6,19 @@ attribute with a leaf value of the expected Python type (or `__typename`, or a b
 gets a placeholder filled in later). Any surprise - a None in a non-null field, an exception, an
 unexpected type - raises `Bail`, and the runtime redoes that part the careful way, which produces
 graphql-core's exact errors. So the fast path never decides an outcome the slow path would not.
+
+The projection path (`project`): a list of objects that are still rows (`schema.rows.Rows`)
+under a selection of plain leaf fields and `__typename` is built from the rows' tuples without
+the objects, each field's value computed as its `RowType` declares (the column, through its
+function if any), then the same leaf checks as above. A selection with batch fields (whose batch
+functions take the objects), or with a field the row type does not declare, builds the objects.
 """
 
 from __future__ import annotations
 
 import keyword
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -24,7 +31,8 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
-from schema.compiled.model import FastBuilders, FieldPlan, Kind, ObjectPlan
+from schema.compiled.model import FastBuilders, FieldPlan, Kind, ObjectPlan, RowsBuilder
+from schema.rows import Rows, RowType
 
 MIN_INT = -(2**31)
 MAX_INT = 2**31 - 1
@@ -61,9 +69,74 @@ def build_fast(plan: ObjectPlan) -> FastBuilders | None:
     return FastBuilders(namespace["one"], namespace["many"], namespace["many_nullable"])
 
 
-def _leaf_expression(field: FieldPlan, index: int, namespace: dict[str, Any]) -> str:
+def project(plan: ObjectPlan, rows: Rows[Any]) -> list[Any] | None:
+    """The dictionaries of `plan` for every row of `rows`, or None when the objects must be
+    built (the selection cannot be built from these rows, or one value needs the careful path)."""
+    if plan.batch_fields:
+        return None
+    builders = plan.row_builders
+    row_type = rows.type
+    if row_type in builders:
+        builder = builders[row_type]
+    else:
+        builder = builders[row_type] = build_rows(plan, row_type)
+    if builder is None:
+        return None
+    try:
+        get = builder.getters.get(rows.names)
+        if get is None:
+            get = builder.getters[rows.names] = _getter(rows.names, builder.columns)
+        return builder.many(rows.rows, get)
+    except Exception:  # Bail, or any other surprise: the objects' careful path decides
+        return None
+
+
+def build_rows(plan: ObjectPlan, row_type: RowType[Any]) -> RowsBuilder | None:
+    """The projection builder of `plan` for rows of `row_type`, or None when a field is not a
+    plain leaf the row type declares (or `__typename`)."""
+    namespace: dict[str, Any] = {"_bail": _bail, "_U": Undefined}
+    columns: list[str] = []
+    entries: list[str] = []
+    for index, field in enumerate(plan.fields):
+        if field.kind is Kind.TYPENAME:
+            entries.append(f"{field.key!r}: {plan.name!r}")
+            continue
+        declared = row_type.fields.get(field.attr) if field.kind is Kind.ATTR else None
+        if declared is None or field.type.leaf is None:
+            return None
+        column, convert = declared
+        if column not in columns:
+            columns.append(column)
+        value = f"c{columns.index(column)}"
+        if convert is not None:
+            namespace[f"_f{index}"] = convert
+            value = f"_f{index}({value})"
+        entries.append(f"{field.key!r}: {_leaf_expression(field, index, namespace, value)}")
+    body = "{" + ", ".join(entries) + "}"
+    if not columns:
+        source = f"def many(rows, get):\n    return [{body} for _ in rows]\n"
+    else:
+        target = ", ".join(f"c{i}" for i in range(len(columns)))
+        source = f"def many(rows, get):\n    return [{body} for {target} in map(get, rows)]\n"
+    exec(compile(source, f"<compiled rows of {plan.name}>", "exec"), namespace)
+    return RowsBuilder(tuple(columns), namespace["many"])
+
+
+def _getter(names: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """From a row with columns `names`, the value of `columns` (a tuple of them when several;
+    raises if one is missing)."""
+    return itemgetter(*[names.index(column) for column in columns])
+
+
+def _leaf_expression(
+    field: FieldPlan, index: int, namespace: dict[str, Any], getter: str | None = None
+) -> str:
+    """The expression of a leaf field's value, read by `getter` (default: the attribute of
+    the source object `s`)."""
     attr = field.attr
-    if attr.isidentifier() and not keyword.iskeyword(attr):
+    if getter is not None:
+        pass
+    elif attr.isidentifier() and not keyword.iskeyword(attr):
         getter = f"s.{attr}"
     else:
         namespace[f"_a{index}"] = attr

@@ -51,6 +51,16 @@ class FastBuilders:
 
 
 @dataclass(slots=True, eq=False)
+class RowsBuilder:
+    """A generated function from rows to a selection's dictionaries (see codegen.build_rows),
+    with the columns it reads; `getters` gives them as tuples, per shape of row."""
+
+    columns: tuple[str, ...]
+    many: Callable[[Any, Callable[[Any], Any]], list[Any]]  # (rows, getter) -> [dict, ...]
+    getters: dict[tuple[str, ...], Callable[[Any], Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
 class TypeRef:
     """An output type, unwrapped: non-null or not, then a list, a leaf or an object."""
 
@@ -98,6 +108,9 @@ class ObjectPlan:
     # Its JSON depends only on the source object, not on where it sits in the response: no
     # resolver below it sees its `info.path`. Then one object met twice is built once.
     shareable: bool = False
+    # The projection path's builders, by the row type of the rows met (`codegen.project`):
+    # made on first use, None for a row type this selection cannot be built from.
+    row_builders: dict[Any, RowsBuilder | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -31,11 +31,13 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel, inspect, is_awa
 from loaders.dataloader import SafeDataLoader
 from loaders.field import level_loader
 from schema.compiled.arguments import Arguments
+from schema.compiled.codegen import project
 from schema.compiled.model import FieldPlan, Kind, ObjectPlan, OperationPlan, TypeRef
 from schema.compiled.positions import Collected, Position, graphql_path
 from schema.compiled.request import OperationInput
 from schema.compiled.sharing import Item, Ledger, Level, Marker, Share
 from schema.guards import NodeBudget, NodeLimitExceeded
+from schema.rows import Rows
 
 # Fields answered together, their parents (and markers), and the loader (or why there is none).
 Batch = tuple[list[FieldPlan], list[Item], "SafeDataLoader[Any, Any] | Exception"]
@@ -273,6 +275,11 @@ class Run:
         batch fields of the objects built are added to `level`."""
         ref = field.type
         item = ref.item
+        if item is not None and item.object is not None and value.__class__ is Rows:
+            outs = self.project(item.object, value)
+            if outs is not None:
+                return outs
+            value = value.objects()
         if item is not None and item.object is not None and value.__class__ is list:
             plan = item.object
             fast = plan.fast
@@ -332,6 +339,20 @@ class Run:
         for index, (source, out) in enumerate(zip(value, outs, strict=True)):
             if out is not None:
                 register(plan, source, out, (*position, index), level, level.share)
+
+    def project(self, plan: ObjectPlan, rows: Rows[Any]) -> list[Any] | None:
+        """The projection path (codegen.project): a selection of plain fields built from the
+        rows, budgeted and shared as the fast path's lists are; None: build the objects."""
+        key = (plan, id(rows))
+        outs = self.shared.get(key) if plan.shareable else None
+        if outs is None:
+            outs = project(plan, rows)
+            if outs is None:
+                return None
+        self.budget.spend(len(outs))
+        if plan.shareable:
+            self.shared[key] = outs
+        return outs
 
     def complete(
         self, field: FieldPlan, ref: TypeRef, value: Any, position: Position, level: Level

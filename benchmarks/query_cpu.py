@@ -1,0 +1,143 @@
+"""CPU per request of the bench's queries (`big`, `small`) through the whole ASGI stack, in-process,
+for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite file.
+
+    .venv/bin/python -m benchmarks.query_cpu                 # big and small, 7 x 40 requests each
+    .venv/bin/python -m benchmarks.query_cpu big --profile   # then cProfile of each, by tottime
+
+Lowest of the repetitions of `time.process_time` (other work on a shared machine only ever adds),
+the servers measured alternately so drift hits both. No uvicorn, no sockets: what `make bench`
+charges on top (the HTTP parser, the event loop's polling) is the same for both servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+
+from app.db.seed import SeedSize
+from app.main import create_app
+from app.settings import Settings
+from benchmarks import scenarios
+from benchmarks.backends import seeded
+
+QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL}
+
+
+async def one(app: Starlette, body: bytes) -> bytes:
+    """One POST, as uvicorn would hand it over; the client stays until its answer."""
+    sent: list[dict[str, Any]] = []
+    given = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"accept", b"*/*"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    if sent[0]["status"] != 200:
+        raise RuntimeError(f"unexpected answer: {sent}")
+    return b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def cpu_per_request(app: Starlette, body: bytes, requests: int) -> float:
+    started = time.process_time()
+    for _ in range(requests):
+        await one(app, body)
+    return (time.process_time() - started) / requests * 1e3
+
+
+@contextlib.asynccontextmanager
+async def servers(data_dir: Path) -> AsyncIterator[dict[str, Starlette]]:
+    url = f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}"
+    await seeded(url, SeedSize())
+    os.environ["BATCHERY_DATA_DIR"] = str(data_dir)
+    os.environ["BATCHERY_DATABASE_URL"] = url
+    from benchmarks.floor.app import app as floor  # reads the environment at start-up
+
+    batchery = create_app(Settings.from_env(dict(os.environ)))
+    async with batchery.router.lifespan_context(batchery), floor.router.lifespan_context(floor):
+        yield {"batchery": batchery, "floor": floor}
+
+
+async def measure(names: list[str], requests: int, repetitions: int, profile: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as data_dir:
+        async with servers(Path(data_dir)) as apps:
+            for name in names:
+                body = orjson.dumps({"query": QUERIES[name]})
+                answers = {}
+                for server, app in apps.items():
+                    answers[server] = orjson.loads(await one(app, body))["data"]
+                if answers["batchery"] != answers["floor"]:
+                    raise RuntimeError(f"{name}: Batchery and the floor answer differently")
+                for app in apps.values():
+                    for _ in range(requests):
+                        await one(app, body)
+                results: dict[str, list[float]] = {server: [] for server in apps}
+                for _ in range(repetitions):
+                    for server, app in apps.items():
+                        results[server].append(await cpu_per_request(app, body, requests))
+                least = {server: min(values) for server, values in results.items()}
+                print(
+                    f"{name}: Batchery {least['batchery']:.2f} ms CPU per request, floor "
+                    f"{least['floor']:.2f} ms: {least['batchery'] / least['floor']:.3f}x "
+                    f"(lowest of {repetitions} x {requests}; medians "
+                    + ", ".join(f"{s} {sorted(v)[len(v) // 2]:.2f}" for s, v in results.items())
+                    + ")"
+                )
+                for server in apps if profile else ():
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                    for _ in range(requests):
+                        await one(apps[server], body)
+                    profiler.disable()
+                    print(f"{name}: {server}, {requests} requests")
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if a in QUERIES] or list(QUERIES)
+    requests = int(next((a for a in argv if a.isdigit()), "40"))
+    asyncio.run(measure(names, requests, 7, "--profile" in argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
