@@ -84,7 +84,7 @@ def project(plan: ObjectPlan, rows: Rows[Any]) -> list[Any] | None:
         return None
     try:
         get = builder.getters.get(rows.names)
-        if get is None:
+        if get is None and builder.columns:
             get = builder.getters[rows.names] = _getter(rows.names, builder.columns)
         return builder.many(rows.rows, get)
     except Exception:  # Bail, or any other surprise: the objects' careful path decides

@@ -56,7 +56,8 @@ class RowsBuilder:
     with the columns it reads; `getters` gives them as tuples, per shape of row."""
 
     columns: tuple[str, ...]
-    many: Callable[[Any, Callable[[Any], Any]], list[Any]]  # (rows, getter) -> [dict, ...]
+    # (rows, getter) -> [dict, ...]; no getter when no column is read
+    many: Callable[[Any, Callable[[Any], Any] | None], list[Any]]
     getters: dict[tuple[str, ...], Callable[[Any], Any]] = field(default_factory=dict)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -102,3 +103,50 @@ def test_default_key_prefers_pk_then_id():
 
     assert default_key(Parent(5)) == 5
     assert default_key(WithId("x")) == "x"
+
+
+def test_a_key_may_name_the_attribute_that_holds_the_parents_key():
+    children = [Child(10, 1), Child(11, 3), Child(12, 1)]
+    outcome = from_sources(PARENTS).with_results(children, key="parent_pk")
+    values = distribute(outcome, PARENTS, default_key, many=True, field_name="kids")
+    assert values == [[Child(10, 1), Child(12, 1)], [], [Child(11, 3)]]
+
+
+class Grouping:
+    """Results that group themselves (as the schema's row-backed sequences do)."""
+
+    def __init__(self, children: list[Child], willing: bool = True) -> None:
+        self.children = children
+        self.willing = willing
+        self.asked: list[str] = []
+
+    def __iter__(self) -> Iterator[Child]:
+        return iter(self.children)
+
+    def partition(self, attribute: str) -> dict[int, tuple[Child, ...]] | None:
+        self.asked.append(attribute)
+        if not self.willing:
+            return None
+        groups: dict[int, tuple[Child, ...]] = {}
+        for child in self.children:
+            groups[getattr(child, attribute)] = (*groups.get(child.parent_pk, ()), child)
+        return groups
+
+
+def test_results_that_group_themselves_are_grouped_so_and_handed_out_as_they_are():
+    children = Grouping([Child(10, 1), Child(11, 3), Child(12, 1)])
+    outcome = from_sources(PARENTS).with_results(children, key="parent_pk")
+    values = distribute(outcome, PARENTS, default_key, many=True, field_name="kids")
+    assert children.asked == ["parent_pk"]
+    # the parents' own sequences, not lists made of them; [] for a parent with none
+    assert values == [(Child(10, 1), Child(12, 1)), [], (Child(11, 3),)]
+    single = distribute(outcome, PARENTS, default_key, many=False, field_name="kid")
+    assert isinstance(single[0], TooManyResults) and single[2] == Child(11, 3)
+
+
+def test_results_that_decline_to_group_are_read_item_by_item():
+    children = Grouping([Child(10, 1), Child(11, 3)], willing=False)
+    outcome = from_sources(PARENTS).with_results(children, key="parent_pk")
+    values = distribute(outcome, PARENTS, default_key, many=True, field_name="kids")
+    assert children.asked == ["parent_pk"]
+    assert values == [[Child(10, 1)], [], [Child(11, 3)]]

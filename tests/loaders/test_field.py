@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,3 +197,29 @@ async def test_cancelled_sibling_fields_do_not_hang_or_poison_the_cache():
     assert [error["path"] for error in second["errors"]] == [["nodes", 3, "boss"]]  # two bosses
     bosses = [node["boss"] for node in second["data"]["nodes"]]
     assert bosses == [None, {"name": "boss2"}, None, None, None, {"name": "boss6"}]
+
+
+async def test_closing_the_registry_frees_what_its_loaders_cached_without_the_collector():
+    # A loader's batch function holds its first caller's info, hence the context that holds
+    # the registry: a cycle. Once the answer is out, `close` must let reference counting free
+    # every cached value (a request's rows), for this registry and those `fresh` made.
+    reset()
+    registry = LoaderRegistry()
+    mutation_registry = registry.fresh()
+    gc.disable()
+    try:
+        for loaders in (registry, mutation_registry):
+            await run("{ nodes { kids { name } } }", loaders)
+        cached = [
+            weakref.ref(kid)
+            for loaders in (registry, mutation_registry)
+            for loader in loaders._loaders.values()
+            for future in loader._cache.values()
+            for kid in future.result() or ()
+        ]
+        assert cached and all(ref() is not None for ref in cached)
+        registry.close()
+        assert registry.count == mutation_registry.count == 0
+        assert all(ref() is None for ref in cached)
+    finally:
+        gc.enable()

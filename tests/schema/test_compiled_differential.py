@@ -276,6 +276,25 @@ NAMED_CASES = [
         "b: ordersConnection(first: 2, after: $a) { edges { node { id } } } } }",
         {"a": order_cursor(EPOCH + timedelta(minutes=200), 10)},
     ),
+    # the projection path (rows to JSON, no objects): aliases, __typename, every column type,
+    # fragments; root bakeries from rows; one loader serving a projected selection and one that
+    # needs the objects (a batch field under the orders, with the vanished bakery 4's error)
+    Case(
+        "{ bakeries(first: 3) { __typename name o: orders(limitTo: 2) { __typename i: id "
+        "writtenPhrase status currentTotal createdAt externalId } } }",
+        {},
+    ),
+    Case(
+        "{ bakeries(first: 2) { ...F orders(limitTo: 2) { ... on CakeOrder { id } ...O } } } "
+        "fragment F on Bakery { id region externalId } fragment O on CakeOrder { writtenPhrase }",
+        {},
+    ),
+    Case(
+        "{ bakeries(first: 5) { a: orders(limitTo: 2) { id } b: orders(limitTo: 2) { id "
+        "bakery { name orders(limitTo: 1) { writtenPhrase } } } } }",
+        {},
+    ),
+    Case("{ bakeries { externalId region } x: bakeries(first: 1) { __typename } }", {}),
 ]
 
 

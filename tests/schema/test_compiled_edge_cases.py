@@ -5,11 +5,16 @@ the careful path and come out exactly as graphql-core has it - coerced (`True` f
 or an error (an Int out of range, a None in a non-null field, an exception as a value, a 1->1
 field with two children). A small schema of its own, with data in memory, puts every such value
 in every position, in lists, in nested batch fields and in objects shared between parents.
+
+`Line` is built from rows (`schema.rows.RowType`): its lists take the projection path (rows to
+dictionaries, no objects) until a value surprises it, and then build the objects and bail to the
+careful path like any other list.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +28,7 @@ from loaders.builder import BatchResult, from_sources
 from loaders.field import LoaderRegistry, batch_field
 from schema.compiled.model import OperationPlan
 from schema.execution import Executor, GraphQLRequest
+from schema.rows import RowType
 from tests.schema.query_strategies import Case
 from tests.schema.test_compiled_differential import assert_same_response
 
@@ -63,6 +69,12 @@ async def item_twin(items: list[Item]) -> BatchResult[Item]:
     return from_sources(items).with_pairs(pairs)
 
 
+async def item_lines(items: list[Item]) -> BatchResult[Line]:
+    wanted = {item.pk for item in items}
+    rows = [row for row in LINE_TABLE if row.item_id in wanted]
+    return from_sources(items).with_results(LINE_ROWS.rows(rows), key="item_pk")
+
+
 @strawberry.type
 class Item:
     pk: strawberry.Private[int]
@@ -74,6 +86,7 @@ class Item:
 
     children: list[Item] = batch_field(item_children)
     twin: Item | None = batch_field(item_twin)
+    lines: list[Line] = batch_field(item_lines)
 
 
 def make_item(pk: int) -> Item:
@@ -84,11 +97,66 @@ def make_item(pk: int) -> Item:
 ITEMS = [make_item(pk) for pk in range(1, 13)]
 
 
+async def line_item(lines: list[Line]) -> dict[int, Item]:
+    return {line.pk: ITEMS[line.item_pk - 1] for line in lines}
+
+
+@strawberry.type
+class Line:
+    pk: strawberry.Private[int]
+    item_pk: strawberry.Private[int]
+    id: strawberry.ID
+    name: str
+    count: int
+    flag: bool | None
+    kind: Kind
+
+    item: Item = batch_field(line_item)
+
+
+# Columns in another order than the declaration's, and one (`note`) nobody reads.
+LineRow = namedtuple("LineRow", "note kind flag count name id item_id")
+LINE_ROWS = RowType(
+    Line,
+    pk="id",
+    item_pk="item_id",
+    id=("id", str),
+    name="name",
+    count="count",
+    flag="flag",
+    kind="kind",
+)
+GOOD_LINE = {"name": "plain", "count": 3, "flag": False, "kind": Kind.B}
+ODD_LINE_VALUES: dict[str, list[Any]] = {
+    "name": [None, 5],
+    "count": [True, 2**40, None, "7"],
+    "flag": ["yes", 0],
+    "kind": ["B", "Z", None],
+}
+# Items 1-3 have good lines only; each of items 4-12 has one line with one odd value.
+_ODD = [(column, value) for column, values in ODD_LINE_VALUES.items() for value in values]
+LINE_TABLE = [
+    LineRow("", **{**GOOD_LINE, "id": pk, "item_id": (pk + 1) // 2})  # type: ignore[arg-type]
+    for pk in range(1, 7)
+] + [
+    LineRow("", **{**GOOD_LINE, column: value, "id": 7 + n, "item_id": 4 + n})  # type: ignore[arg-type]
+    for n, (column, value) in enumerate(_ODD)
+]
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def items(self) -> list[Item | None]:
         return [*ITEMS[:6], None]
+
+    @strawberry.field
+    def lines(self) -> list[Line]:
+        return LINE_ROWS.rows(LINE_TABLE)  # type: ignore[return-value]
+
+    @strawberry.field
+    def good_lines(self) -> list[Line | None]:
+        return LINE_ROWS.rows(LINE_TABLE[:6])  # type: ignore[return-value]
 
     @strawberry.field
     def strict_items(self) -> list[Item]:
@@ -117,6 +185,17 @@ QUERIES = [
     "{ items { twin { kind } } }",
     "{ items { __typename twin { children { when } } children { twin { name } } } }",
     "{ a: items { children { flag } } b: strictItems { children { kind } } }",
+    # rows: projected, bailing on odd values, aliased, with fragments and nested batch fields
+    "{ goodLines { __typename id n: name count flag kind } }",
+    "{ lines { id name } }",
+    "{ lines { count } }",
+    "{ lines { flag kind } }",
+    "{ lines { __typename i: id ...L } } fragment L on Line { kind name }",
+    "{ items { lines { id count } } }",
+    "{ strictItems { lines { name kind } } }",
+    "{ items { lines { id item { name } } } }",
+    "{ items { a: lines { id } b: lines { id item { count } } } }",
+    "{ lines { id item { lines { id flag } } } }",
 ]
 
 
@@ -131,3 +210,38 @@ async def test_odd_values_come_out_as_graphql_core_has_them(query):
     assert_same_response(outputs[0], outputs[1], Case(query, {}))
     plans = list(COMPILED.prepare(query).plans.plans.values())
     assert plans and isinstance(plans[0], OperationPlan)
+
+
+@strawberry.type
+class LineQuery:
+    @strawberry.field
+    def good_lines(self) -> list[Line]:
+        return LINE_ROWS.rows(LINE_TABLE[:6])  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("query", "built"),
+    [
+        ("{ goodLines { id name kind } }", False),
+        ("{ goodLines { __typename } }", False),
+        ("{ goodLines { id item { name } } }", True),  # the batch function takes the objects
+    ],
+)
+async def test_good_rows_are_projected_without_objects(query, built, monkeypatch):
+    made: list[int] = []
+    build = RowType.build
+
+    def counted(self: RowType[Any], rows: Any, names: Any) -> Any:
+        made.append(len(rows))
+        return build(self, rows, names)
+
+    monkeypatch.setattr(RowType, "build", counted)
+    line_schema = strawberry.Schema(query=LineQuery)
+    outputs = []
+    for settings in (Settings(), Settings(compiled_execution=False)):
+        result = await Executor(line_schema, settings).run(GraphQLRequest(query), Context())
+        outputs.append(orjson.dumps(result.formatted))
+    assert outputs[0] == outputs[1]
+    assert "errors" not in orjson.loads(outputs[0])
+    # graphql-core always builds the objects; the compiled path only when it needs them
+    assert made == ([6, 6] if built else [6])
