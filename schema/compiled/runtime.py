@@ -344,14 +344,13 @@ class Run:
         """The projection path (codegen.project): a selection of plain fields built from the
         rows, budgeted and shared as the fast path's lists are; None: build the objects."""
         key = (plan, id(rows))
-        outs = self.shared.get(key) if plan.shareable else None
+        built = self.shared.get(key) if plan.shareable else None
+        outs = built[0] if built is not None else project(plan, rows)
         if outs is None:
-            outs = project(plan, rows)
-            if outs is None:
-                return None
+            return None
         self.budget.spend(len(outs))
-        if plan.shareable:
-            self.shared[key] = outs
+        if plan.shareable and built is None:
+            self.shared[key] = (outs, None, rows)  # no batch fields: nothing to share below
         return outs
 
     def complete(
