@@ -5,14 +5,15 @@ SQLAlchemy raised them, and a cancelled read gives its connection back."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from app.db import models
 from app.db.cursors import OrderKey
 from app.db.engine import create_engine
 from app.db.faults import DatabaseUnavailable, database_fault
@@ -83,6 +84,42 @@ async def test_every_read_gives_what_sqlalchemy_gave(pg_engine, method, argument
     for row in fast if isinstance(fast, list) else [fast] if fast is not None else []:
         for name in row._fields:
             assert getattr(row, name) == row[row._fields.index(name)]
+
+
+async def test_photos_and_a_found_baker_give_what_sqlalchemy_gave(engine):
+    # The read seed has no photos: a writable database gets some (two for order 1: the latest
+    # wins), with a timestamp that is not UTC on the way in.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the asyncpg path is PostgreSQL's")
+    moment = datetime(2026, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=-5)))
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(models.Photo),
+            [
+                {
+                    "order_id": order_id,
+                    "filename": f"{n}.png",
+                    "content_type": "image/png",
+                    "size": n,
+                    "sha256": f"{n:064x}",
+                    "created_at": moment + timedelta(minutes=n),
+                }
+                for n, order_id in enumerate([1, 1, 2], start=1)
+            ],
+        )
+        last_name = (await conn.execute(select(models.Baker.last_name).limit(1))).scalar_one()
+    plain = Reader(engine)
+    plain.asyncpg = None
+    for method, arguments in (
+        ("latest_photos", ([1, 2, 3],)),
+        ("photo", (1,)),
+        ("baker_by_last_name", (last_name,)),
+    ):
+        fast = await getattr(Reader(engine), method)(*arguments)
+        assert fast, method
+        assert typed(fast) == typed(await getattr(plain, method)(*arguments))
+    (photo,) = [row for row in await Reader(engine).latest_photos([2]) if row.order_id == 2]
+    assert photo.created_at.tzinfo is UTC and photo.created_at == moment + timedelta(minutes=3)
 
 
 async def test_a_list_of_any_length_is_one_statement_text(pg_engine):
