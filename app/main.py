@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -21,19 +19,15 @@ from app.db.migrate import prepare
 from app.db.reads import Reader
 from app.db.statements import listen_statements
 from app.db.transactions import set_write_timeout
-from app.http.access import (
-    REQUEST_ID_HEADER,
-    RequestIdMiddleware,
-    unauthenticated_response,
-)
+from app.http.access import REQUEST_ID_HEADER, unauthenticated_response
 from app.http.auth_failures import GuardedKeyBackend
-from app.http.faults import DatabaseFaultMiddleware
+from app.http.front_door import FrontDoor
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
 from app.http.graphql import ROUTE_METHODS, graphql_endpoint
 from app.http.health import healthz, readyz
 from app.http.identity import IdentitySource
 from app.http.jwt_auth import JwtConfig, JwtVerifier
-from app.http.metrics import Metrics, MetricsMiddleware
+from app.http.metrics import Metrics
 from app.http.persisted import document_store
 from app.http.photos import photo_endpoint
 from app.http.rest import rest_mount
@@ -120,30 +114,21 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         rest_mount(),
         Mount(STATIC_PATH, StaticFiles(directory=VENDOR_DIR, check_dir=False), name="graphiql"),
     ]
-    # Faults inside metrics: a 503 for an outage is counted as what the client got.
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(MetricsMiddleware, metrics=metrics),
-        # Outside authentication: a preflight carries no credential, and a 401 (or a 503) must
-        # carry the CORS headers for a browser to let the page read it.
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=settings.cors_methods,
-            allow_headers=settings.cors_headers,
-            expose_headers=[REQUEST_ID_HEADER, "WWW-Authenticate", "Retry-After"],
-            max_age=settings.cors_max_age_seconds,
-        ),
-        # Outside authentication: checking a key reads the database, and an outage there is a
-        # 503 like any other.
-        Middleware(DatabaseFaultMiddleware),
-        Middleware(
-            AuthenticationMiddleware,
-            backend=GuardedKeyBackend(settings, tokens),
-            on_error=unauthenticated_response,
-        ),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    # Request id, metrics, CORS, database faults and authentication, in one layer.
+    front_door = Middleware(
+        FrontDoor,
+        metrics=metrics,
+        backend=GuardedKeyBackend(settings, tokens),
+        on_error=unauthenticated_response,
+        cors={
+            "allow_origins": settings.cors_origins,
+            "allow_methods": settings.cors_methods,
+            "allow_headers": settings.cors_headers,
+            "expose_headers": [REQUEST_ID_HEADER, "WWW-Authenticate", "Retry-After"],
+            "max_age": settings.cors_max_age_seconds,
+        },
+    )
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[front_door])
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)

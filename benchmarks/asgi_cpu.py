@@ -103,7 +103,9 @@ async def _measure(app: Starlette, requests: int, repetitions: int, profile: boo
         for _ in range(requests):
             await one(app)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
+            int(os.environ.get("TOP", "40"))
+        )
     return results
 
 

@@ -1,7 +1,8 @@
 """Who is calling: the request id, the caller from `Authorization: Bearer <key or JWT>`, the 401s.
 
-`RequestIdMiddleware` gives every HTTP request an id (answered as `X-Request-Id`; the audit trail
-records it). `KeyBackend` runs in Starlette's `AuthenticationMiddleware`: a request that presents a
+Every HTTP request gets an id (answered as `X-Request-Id`; the audit trail records it) from
+app/http/front_door.py, which also runs `KeyBackend` (Starlette's `AuthenticationMiddleware`
+contract; WebSockets go through that middleware itself): a request that presents a
 credential is held to it in every mode (unknown, malformed, revoked or expired: 401 with
 `WWW-Authenticate: Bearer` and code `UNAUTHENTICATED`); one that presents none is `ANONYMOUS` in
 open mode and refused in required mode, except on the public paths (health, metrics, GraphiQL's
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.authentication import (
@@ -26,7 +26,6 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.keys import KeyProblem, check_key
 from app.http.errors import RequestError
@@ -44,29 +43,6 @@ REQUEST_ID_HEADER = "X-Request-Id"
 BATCHED = "batchery.batched"
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
 REALM = 'Bearer realm="batchery"'
-
-
-class RequestIdMiddleware:
-    """A fresh id per request (never the client's: the audit trail must be able to trust it)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        scope[REQUEST_ID] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def request_id_of(conn: HTTPConnection) -> str:
@@ -127,6 +103,16 @@ class KeyBackend(AuthenticationBackend):
         self.settings = settings
         self.tokens = tokens
 
+    @property
+    def open(self) -> bool:
+        """Open mode: a request without a credential is anonymous whatever its path."""
+        return self.settings.auth == "open"
+
+    def anonymous(self) -> tuple[AuthCredentials, BaseUser]:
+        """What `authenticate` gives a request without `Authorization`: in open mode, for any
+        path, with no look-up (the front door skips the call for it)."""
+        return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
+
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         if conn.scope["type"] == "websocket":
             # A WebSocket may present its key in its first message (connection_init) rather
@@ -135,7 +121,7 @@ class KeyBackend(AuthenticationBackend):
             return None
         header = conn.headers.get("authorization")
         if header is None and self._public(conn):
-            return AuthCredentials(sorted(ANONYMOUS.scopes)), CallerUser(ANONYMOUS)
+            return self.anonymous()
         caller = await authenticate_key(conn.app.state.engine, self.settings, header, self.tokens)
         return AuthCredentials(sorted(caller.scopes)), CallerUser(caller)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,6 +284,22 @@ class BatchRunner:
         request's own task instead of one of its own, the deadline is `asyncio.timeout`'s and the
         client's leaving cancels this task. A task less per request, and a turn of the event
         loop less (the hello profile: docs/performance.md)."""
+        timeout = self.settings.execution_timeout_seconds
+        loop = asyncio.get_running_loop()
+        # The deadline counts from here, the first step included.
+        deadline = asyncio.timeout_at(loop.time() + timeout if timeout > 0 else None)
+        # Its first step inline: an operation that needs no I/O (`{ __typename }`, a cached
+        # answer) ends in it, and then neither its client nor its deadline could have stopped
+        # it, for it never gave them a turn; no watcher task is started for it (docs/
+        # performance.md, issue 12 round three).
+        try:
+            waiting = job.send(None)
+        except StopIteration:
+            return None
+        except asyncio.CancelledError:
+            context.cancel_loads()  # as below: not ours, for no turn was given yet
+            raise
+        resumed = _Resumed(job, waiting)
         current = asyncio.current_task()
         assert current is not None
         left, running = False, True
@@ -299,12 +315,10 @@ class BatchRunner:
         watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
         if watcher is not None:
             watcher.add_done_callback(client_left)
-        timeout = self.settings.execution_timeout_seconds
-        deadline = asyncio.timeout(timeout if timeout > 0 else None)
         stopped: str | None = None
         try:
             async with deadline:
-                await job
+                await resumed
         except TimeoutError:
             if not deadline.expired():
                 raise  # the operation's own error, not the deadline: a fault, as from a task
@@ -358,6 +372,37 @@ class BatchRunner:
                 result, item.kind, rejected=True, code="BAD_USER_INPUT", cost=_cost(item, None)
             )
         return Outcome(result, item.kind, cost=_cost(item, result))
+
+
+class _Resumed:
+    """Awaiting it goes on with a coroutine that was stepped once by hand and then suspended on
+    `waiting` (what it yielded: the future it waits for, or None for a bare turn): `yield from`
+    for a coroutine already started, throws (cancellation) included."""
+
+    __slots__ = ("job", "waiting")
+
+    def __init__(self, job: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.job = job
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, None, None]:
+        job, waiting = self.job, self.waiting
+        while True:
+            try:
+                yield waiting
+            except GeneratorExit:
+                job.close()
+                raise
+            except BaseException as error:
+                try:
+                    waiting = job.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = job.send(None)
+                except StopIteration:
+                    return
 
 
 def _cost(item: Planned, result: ExecutionResult | None) -> OperationCost | None:

@@ -1,17 +1,16 @@
 """Prometheus metrics of one application instance (its own registry, so apps never collide).
 
-`MetricsMiddleware` counts every HTTP response by status and times it, labelled by route template
-(`/photos/{photo_id}`, not each id, so the label set stays small). The GraphQL endpoint records its
-operations and batch sizes with `record_operations`; the rate limit its refusals with
-`record_throttled`.
+Every HTTP response is counted by status and timed, labelled by route template
+(`/photos/{photo_id}`, not each id, so the label set stays small): `count_response`, called by
+app/http/front_door.py. The GraphQL endpoint records its operations and batch sizes with
+`record_operations`; the rate limit its refusals with `record_throttled`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
 from prometheus_client import (
@@ -27,7 +26,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from app.db.job_stats import JobStats
@@ -151,6 +149,22 @@ class Metrics:
         )
         self.registry.register(self.jobs_records)
         self.jobs_source: Callable[[], Awaitable[JobStats]] | None = None
+        # The labelled children of the two metrics every response touches: `labels()` takes a
+        # lock and validates its arguments each time, for the same child (one per label value).
+        self._by_status: dict[int, Any] = {}
+        self._by_path: dict[str | None, Any] = {}
+
+    def count_response(self, status: int, path: str | None, seconds: float) -> None:
+        """One HTTP response: its status, and its time under its route template (None: no route
+        matched)."""
+        counter = self._by_status.get(status)
+        if counter is None:
+            counter = self._by_status[status] = self.http_requests.labels(str(status))
+        counter.inc()
+        histogram = self._by_path.get(path)
+        if histogram is None:
+            histogram = self._by_path[path] = self.request_duration.labels(path or UNMATCHED_PATH)
+        histogram.observe(seconds)
 
     async def refresh_jobs(self) -> None:
         if self.jobs_source is None:
@@ -223,30 +237,3 @@ class _TableCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(self.name, self.documentation, value=self.value)
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app fails before answering
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or UNMATCHED_PATH
-            self.metrics.http_requests.labels(str(status)).inc()
-            self.metrics.request_duration.labels(path).observe(time.perf_counter() - started)
