@@ -23,7 +23,7 @@ from app.http.access import REQUEST_ID_HEADER, unauthenticated_response
 from app.http.auth_failures import GuardedKeyBackend
 from app.http.front_door import FrontDoor
 from app.http.graphiql import STATIC_PATH, VENDOR_DIR
-from app.http.graphql import ROUTE_METHODS, graphql_endpoint
+from app.http.graphql import ROUTE_METHODS, GraphQLApp
 from app.http.health import healthz, readyz
 from app.http.identity import IdentitySource
 from app.http.jwt_auth import JwtConfig, JwtVerifier
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     routes: list[BaseRoute] = [
         # Newcomers open the bare address first: send them to GraphiQL and the API.
         Route("/", lambda request: RedirectResponse("/graphql"), methods=["GET"]),
-        Route("/graphql", graphql_endpoint, methods=ROUTE_METHODS),
+        Route("/graphql", GraphQLApp(), methods=ROUTE_METHODS, name="graphql_endpoint"),
         # Subscriptions over WebSocket (graphql-transport-ws); over SSE they take the Route.
         WebSocketRoute("/graphql", SubscriptionSocket(settings)),
         Route("/photos/{photo_id:int}", photo_endpoint, methods=["GET"]),

@@ -22,9 +22,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,21 +346,23 @@ class BatchRunner:
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None
     ) -> Outcome:
         assert item.prepared is not None and item.request is not None
-        async with _acquired(limiter):
-            try:
-                root = OperationRoot(item.requested_cost)
-                result = await self.executor.execute(item.prepared, item.request, context, root)
-            except Exception as failure:
-                # A fault outside any resolver: this operation fails alone, the batch goes on.
-                fault = database_fault(failure)
-                if fault is not None:
-                    log_fault(fault, failure)
-                    return Outcome(ExecutionResult(None, [database_error(fault)]), item.kind)
-                logger.exception("operation %r failed", item.request.operation_name)
-                error = GraphQLError(
-                    INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}
-                )
-                return Outcome(ExecutionResult(None, [error]), item.kind, cost=_cost(item, None))
+        if limiter is not None:
+            async with limiter:
+                return await self._execute(item, context, None)
+        try:
+            root = OperationRoot(item.requested_cost)
+            result = await self.executor.execute(item.prepared, item.request, context, root)
+        except Exception as failure:
+            # A fault outside any resolver: this operation fails alone, the batch goes on.
+            fault = database_fault(failure)
+            if fault is not None:
+                log_fault(fault, failure)
+                return Outcome(ExecutionResult(None, [database_error(fault)]), item.kind)
+            logger.exception("operation %r failed", item.request.operation_name)
+            error = GraphQLError(
+                INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}
+            )
+            return Outcome(ExecutionResult(None, [error]), item.kind, cost=_cost(item, None))
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             if _code(result.errors[0]) == NODE_LIMIT_CODE:
                 return Outcome(
@@ -449,15 +450,6 @@ def _stopped(item: Planned, why: str, settings: Settings) -> Outcome:
             extensions={"code": "CLIENT_DISCONNECTED"},
         )
     return Outcome(ExecutionResult(None, [error]), item.kind, stopped=why, cost=_cost(item, None))
-
-
-@contextlib.asynccontextmanager
-async def _acquired(limiter: asyncio.Semaphore | None) -> AsyncIterator[None]:
-    if limiter is None:
-        yield
-        return
-    async with limiter:
-        yield
 
 
 def _same_query_key(item: Planned, index: int) -> Hashable:

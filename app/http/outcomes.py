@@ -22,11 +22,20 @@ async def record(request: Request, planned: list[Planned], outcomes: list[Outcom
     app_state = request.app.state
     metrics: Metrics = app_state.metrics
     metrics.record_operations((outcome.kind, label(outcome)) for outcome in outcomes)
-    forbidden = sum(1 for outcome in outcomes if refusal_code(outcome) == "FORBIDDEN")
+    forbidden = stopped = mutations = 0
+    for outcome in outcomes:
+        if refusal_code(outcome) == "FORBIDDEN":
+            forbidden += 1
+        if outcome.stopped is not None:
+            stopped += 1
+        if outcome.kind is OperationType.MUTATION:
+            mutations += 1
     if forbidden:
         metrics.auth_refusals.labels("FORBIDDEN").inc(forbidden)
-    await audit.write(request, app_state.engine, audit_entries(request, planned, outcomes))
-    metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
+    if mutations:  # only mutations are audited
+        await audit.write(request, app_state.engine, audit_entries(request, planned, outcomes))
+    if stopped:
+        metrics.record_stopped((o.kind, o.stopped) for o in outcomes if o.stopped is not None)
 
 
 def with_throttle_status(response: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,11 @@ async def resolve_documents(
     `valid(text, id)` says whether a document sent for registration parses and validates (the
     executor prepares it, and caches what it prepared under the id); only then is it stored,
     as Apollo Server does: otherwise any text with its hash is kept, a free key-value store."""
+    if not store.trusted and all(
+        operation.request is None or operation.request.document_id is None
+        for operation in operations
+    ):
+        return operations  # nothing to look up nor register (most requests)
     wanted = {key for operation in operations if (key := _lookup_key(operation, store))}
     found = await store.get_many(wanted) if wanted else {}
     resolved = []
