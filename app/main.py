@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         },
     )
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[front_door])
+    app.state = AppState()
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.executor = Executor(schema, settings)
@@ -137,6 +140,20 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.rate_limiter = rate_limiter
     app.state.tokens = tokens
     return app
+
+
+class AppState(State):
+    """`app.state`, its values also kept as plain attributes. Starlette's `State` finds each one
+    through a failed attribute look-up, then `__getattr__`: ~1 us a read, and a GraphQL request
+    reads a dozen (docs/performance.md, issue 12 round three)."""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        super().__setattr__(key, value)
+        object.__setattr__(self, key, value)
+
+    def __delattr__(self, key: str) -> None:
+        super().__delattr__(key)
+        object.__delattr__(self, key)
 
 
 def announce_access(settings: Settings, jwt_config: JwtConfig | None) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
@@ -47,6 +47,7 @@ from schema.guards import NODE_LIMIT_CODE
 from schema.rate_limit import OperationRoot
 
 logger = logging.getLogger("batchery.http")
+T = TypeVar("T")
 
 TIMEOUT_CODE = "TIMEOUT"
 TIMEOUT_SETTING = "BATCHERY_EXECUTION_TIMEOUT_SECONDS"
@@ -170,6 +171,9 @@ class BatchRunner:
         """Run every operation not answered yet; `context` is the one the queries share.
         `disconnected`, when given, returns once the client has gone; `on_done`, when given, is
         told each outcome as soon as it is known (those answered in planning first)."""
+        lone = planned[0] if len(planned) == 1 else None
+        if lone is not None and lone.outcome is None and lone.kind is OperationType.QUERY:
+            return [await self._run_lone_query(lone, context, disconnected, on_done)]
         outcomes: list[Outcome | None] = [p.outcome for p in planned]
 
         def done(index: int, outcome: Outcome) -> None:
@@ -233,6 +237,29 @@ class BatchRunner:
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
 
+    async def _run_lone_query(
+        self,
+        item: Planned,
+        context: Context,
+        disconnected: Disconnected | None,
+        on_done: OnDone | None,
+    ) -> Outcome:
+        """`run` for a request of one query (the usual case): nothing to group or order, no
+        concurrency to limit, and the operation itself is the supervised job."""
+        try:
+            stopped, outcome = await self._supervise_one(
+                self._execute(item, context, None), disconnected, context
+            )
+        finally:
+            # Whatever batch an abandoned branch left running (nobody will read it now).
+            context.cancel_loads(close=False)
+        if stopped is not None:
+            outcome = _stopped(item, stopped, self.settings)
+        assert outcome is not None
+        if on_done is not None:
+            on_done(0, outcome)
+        return outcome
+
     async def _supervise(
         self,
         jobs: list[Coroutine[Any, Any, None]],
@@ -242,7 +269,7 @@ class BatchRunner:
         """Run `jobs` to their end, the deadline, or the client's leaving, whichever comes first;
         return why they were stopped (None: they all finished)."""
         if len(jobs) == 1:
-            return await self._supervise_one(jobs[0], disconnected, context)
+            return (await self._supervise_one(jobs[0], disconnected, context))[0]
         tasks = [asyncio.ensure_future(job) for job in jobs]
         if not tasks:
             return None
@@ -275,30 +302,31 @@ class BatchRunner:
 
     async def _supervise_one(
         self,
-        job: Coroutine[Any, Any, None],
+        job: Coroutine[Any, Any, T],
         disconnected: Disconnected | None,
         context: Context,
-    ) -> str | None:
+    ) -> tuple[str | None, T | None]:
         """`_supervise` for a request of one operation (the usual case): the job runs in the
         request's own task instead of one of its own, the deadline is `asyncio.timeout`'s and the
         client's leaving cancels this task. A task less per request, and a turn of the event
-        loop less (the hello profile: docs/performance.md)."""
+        loop less (the hello profile: docs/performance.md). Returns why the job was stopped
+        (None: it was not) and what it returned (None if it was stopped)."""
         timeout = self.settings.execution_timeout_seconds
-        loop = asyncio.get_running_loop()
         # The deadline counts from here, the first step included.
-        deadline = asyncio.timeout_at(loop.time() + timeout if timeout > 0 else None)
+        deadline_at = asyncio.get_running_loop().time() + timeout if timeout > 0 else None
         # Its first step inline: an operation that needs no I/O (`{ __typename }`, a cached
         # answer) ends in it, and then neither its client nor its deadline could have stopped
         # it, for it never gave them a turn; no watcher task is started for it (docs/
         # performance.md, issue 12 round three).
         try:
             waiting = job.send(None)
-        except StopIteration:
-            return None
+        except StopIteration as finished:
+            return None, finished.value
         except asyncio.CancelledError:
             context.cancel_loads()  # as below: not ours, for no turn was given yet
             raise
-        resumed = _Resumed(job, waiting)
+        resumed: _Resumed[T] = _Resumed(job, waiting)
+        deadline = asyncio.timeout_at(deadline_at)
         current = asyncio.current_task()
         assert current is not None
         left, running = False, True
@@ -315,9 +343,10 @@ class BatchRunner:
         if watcher is not None:
             watcher.add_done_callback(client_left)
         stopped: str | None = None
+        value: T | None = None
         try:
             async with deadline:
-                await resumed
+                value = await resumed
         except TimeoutError:
             if not deadline.expired():
                 raise  # the operation's own error, not the deadline: a fault, as from a task
@@ -340,7 +369,7 @@ class BatchRunner:
             # the loop lets them see it before the answer goes (as awaiting a job's task does).
             context.cancel_loads()
             await asyncio.sleep(0)
-        return stopped
+        return stopped, value
 
     async def _execute(
         self, item: Planned, context: Context, limiter: asyncio.Semaphore | None
@@ -375,18 +404,18 @@ class BatchRunner:
         return Outcome(result, item.kind, cost=_cost(item, result))
 
 
-class _Resumed:
+class _Resumed(Generic[T]):
     """Awaiting it goes on with a coroutine that was stepped once by hand and then suspended on
     `waiting` (what it yielded: the future it waits for, or None for a bare turn): `yield from`
     for a coroutine already started, throws (cancellation) included."""
 
     __slots__ = ("job", "waiting")
 
-    def __init__(self, job: Coroutine[Any, Any, None], waiting: Any) -> None:
+    def __init__(self, job: Coroutine[Any, Any, T], waiting: Any) -> None:
         self.job = job
         self.waiting = waiting
 
-    def __await__(self) -> Generator[Any, None, None]:
+    def __await__(self) -> Generator[Any, None, T]:
         job, waiting = self.job, self.waiting
         while True:
             try:
@@ -397,13 +426,13 @@ class _Resumed:
             except BaseException as error:
                 try:
                     waiting = job.throw(error)
-                except StopIteration:
-                    return
+                except StopIteration as finished:
+                    return finished.value  # type: ignore[no-any-return]
             else:
                 try:
                     waiting = job.send(None)
-                except StopIteration:
-                    return
+                except StopIteration as finished:
+                    return finished.value  # type: ignore[no-any-return]
 
 
 def _cost(item: Planned, result: ExecutionResult | None) -> OperationCost | None:

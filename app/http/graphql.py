@@ -46,7 +46,7 @@ from app.http.params import (
     operations_from_payload,
     parse_json,
 )
-from app.http.persisted import resolve_documents, validates
+from app.http.persisted import persists, resolve_documents, validates
 from app.http.sse import subscription_response
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (
@@ -170,7 +170,9 @@ async def _respond(
     executor: Executor = app_state.executor
     settings: Settings = app_state.settings
     await admit(request, operations, executor, settings, charged=mode != "validate")
-    operations = await resolve_documents(operations, app_state.documents, validates(executor))
+    documents = app_state.documents
+    if persists(operations, documents):
+        operations = await resolve_documents(operations, documents, validates(executor))
     planned: list[Planned] = []
     for operation in operations:
         key = operation.request.cache_key if operation.request is not None else None
@@ -189,17 +191,15 @@ async def _respond(
         )
     metrics: Metrics = app_state.metrics
     metrics.record_costs(planned)
-    check_request_cost(planned, settings, metrics)  # before any charge: a refusal costs nothing
+    cost = sum(item.requested_cost for item in planned)
+    check_request_cost(
+        planned, cost, settings, metrics
+    )  # before any charge: a refusal costs nothing
     charged = None
     # validate: nothing runs, nothing is charged; no limiter: nothing is ever charged.
     if mode != "validate" and app_state.rate_limiter is not None:
         try:
-            charged = await charge(
-                request,
-                sum(item.requested_cost for item in planned),
-                api="graphql",
-                operations=len(planned),
-            )
+            charged = await charge(request, cost, api="graphql", operations=len(planned))
         except Throttled as refusal:  # nothing of the request runs
             raise refusal.request_error() from None
     batch = _Batch(request, operations, planned, mode, charged, layout)
@@ -327,11 +327,12 @@ def cost_mode(value: str | None) -> str | None:
     return mode
 
 
-def check_request_cost(planned: list[Planned], settings: Settings, metrics: Metrics) -> None:
+def check_request_cost(
+    planned: list[Planned], total: int, settings: Settings, metrics: Metrics
+) -> None:
     """Refuse the whole request, before anything runs, when its operations together cost more
-    than `max_request_cost` (operations already refused add nothing)."""
+    (`total`) than `max_request_cost` (operations already refused add nothing)."""
     limit = settings.max_request_cost
-    total = sum(item.requested_cost for item in planned)
     if limit <= 0 or total <= limit:
         return
     metrics.cost_refusals.labels("request").inc(sum(1 for p in planned if p.requested_cost))

@@ -155,6 +155,8 @@ def _expand(element: Mapping[str, Any], request_index: int | None) -> list[Opera
 
 
 def _at(operation: Operation, request_index: int | None, variable_index: int | None) -> Operation:
+    if request_index is None and variable_index is None:
+        return operation  # as made: `operation_from_object` sets no index
     return Operation(
         operation.request, operation.problem, operation.code, request_index, variable_index
     )

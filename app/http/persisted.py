@@ -70,11 +70,8 @@ async def resolve_documents(
     `valid(text, id)` says whether a document sent for registration parses and validates (the
     executor prepares it, and caches what it prepared under the id); only then is it stored,
     as Apollo Server does: otherwise any text with its hash is kept, a free key-value store."""
-    if not store.trusted and all(
-        operation.request is None or operation.request.document_id is None
-        for operation in operations
-    ):
-        return operations  # nothing to look up nor register (most requests)
+    if not persists(operations, store):
+        return operations
     wanted = {key for operation in operations if (key := _lookup_key(operation, store))}
     found = await store.get_many(wanted) if wanted else {}
     resolved = []
@@ -99,6 +96,17 @@ async def resolve_documents(
                 Operation(None, problem, code, operation.request_index, operation.variable_index)
             )
     return resolved
+
+
+def persists(operations: list[Operation], store: DocumentStore) -> bool:
+    """Whether `resolve_documents` has anything to look up or register for these operations
+    (most requests send their text and no id: then not)."""
+    if store.trusted:
+        return True
+    for operation in operations:
+        if operation.request is not None and operation.request.document_id is not None:
+            return True
+    return False
 
 
 def validates(executor: Executor) -> Callable[[str, str], bool]:
