@@ -3,6 +3,7 @@ for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite 
 
     .venv/bin/python -m benchmarks.query_cpu                 # big and small, 7 x 40 requests each
     .venv/bin/python -m benchmarks.query_cpu big --profile   # then cProfile of each, by tottime
+    .venv/bin/python -m benchmarks.query_cpu big --profile --cumulative
 
 Lowest of the repetitions of `time.process_time` (other work on a shared machine only ever adds),
 the servers measured alternately so drift hits both. No uvicorn, no sockets: what `make bench`
@@ -97,7 +98,9 @@ async def servers(data_dir: Path) -> AsyncIterator[dict[str, Starlette]]:
         yield {"batchery": batchery, "floor": floor}
 
 
-async def measure(names: list[str], requests: int, repetitions: int, profile: bool) -> None:
+async def measure(
+    names: list[str], requests: int, repetitions: int, profile: bool, sort: str = "tottime"
+) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as data_dir:
         async with servers(Path(data_dir)) as apps:
             for name in names:
@@ -129,13 +132,14 @@ async def measure(names: list[str], requests: int, repetitions: int, profile: bo
                         await one(apps[server], body)
                     profiler.disable()
                     print(f"{name}: {server}, {requests} requests")
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                    pstats.Stats(profiler).sort_stats(sort).print_stats(40)
 
 
 def main(argv: list[str]) -> int:
     names = [a for a in argv if a in QUERIES] or list(QUERIES)
     requests = int(next((a for a in argv if a.isdigit()), "40"))
-    asyncio.run(measure(names, requests, 7, "--profile" in argv))
+    sort = "cumulative" if "--cumulative" in argv else "tottime"
+    asyncio.run(measure(names, requests, 7, "--profile" in argv, sort))
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import keyword
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from itertools import groupby
 from operator import itemgetter
 from typing import Any, Generic, TypeVar, overload
 
@@ -185,14 +186,13 @@ class Rows(Sequence[T]):
             return None
         if not self.rows:
             return {}
-        position = self.names.index(column)
         groups: dict[Hashable, list[Any]] = {}
-        for row in self.rows:
-            key = row[position]
+        # Runs of one key, in C: a batch's rows usually come parent by parent, in any order.
+        for key, run in groupby(self.rows, itemgetter(self.names.index(column))):
             group = groups.get(key)
             if group is None:
-                groups[key] = [row]
+                groups[key] = list(run)
             else:
-                group.append(row)
+                group.extend(run)
         row_type, names = self.type, self.names
         return {key: Rows(row_type, group, names) for key, group in groups.items()}

@@ -104,3 +104,14 @@ def test_partition_declines_a_converted_attribute_an_unknown_one_and_built_objec
 def test_a_row_type_declares_every_init_field():
     with pytest.raises(TypeError, match="needs exactly"):
         RowType(CakeOrder, pk="id", id=("id", str))
+
+
+def test_partition_merges_the_runs_of_a_key_that_comes_back():
+    rows = order_rows()  # bakeries 7, 8, 7, 9, 7: three runs of 7
+    groups = ORDER_ROWS.rows(rows[1:2] + rows[:1] + rows[2:]).partition("bakery_pk")
+    assert groups is not None
+    assert {key: [o.pk for o in group] for key, group in groups.items()} == {
+        8: [2],
+        7: [1, 3, 5],
+        9: [4],
+    }
