@@ -59,10 +59,20 @@ class Estimate:
         """The cost from the response's real list sizes (and the records really sent); visits
         objects only where a list's items have costly children (a list of objects with scalars
         only costs its length)."""
-        return 0 if data is None else _actual(self.shape, data, Values(variables or {}, {}))
+        if data is None:
+            return 0
+        return _actual(self.shape, data, Values(variables or {}, {}), {})
 
 
-def _actual(shape: tuple[ShapeField, ...], data: Mapping[str, Any], values: Values) -> int:
+# The cost of the part of a response under a field, by (field, value) identities: a part the
+# executor shared between positions (schema/compiled/sharing.py) is walked once, and counted at
+# each position. The response is alive during the walk, so identities are stable.
+Known = dict[tuple[int, int], int]
+
+
+def _actual(
+    shape: tuple[ShapeField, ...], data: Mapping[str, Any], values: Values, known: Known
+) -> int:
     total = 0
     for item in shape:
         value = data.get(item.key, MISSING)
@@ -72,25 +82,41 @@ def _actual(shape: tuple[ShapeField, ...], data: Mapping[str, Any], values: Valu
         children = item.children
         if value is None or children is None:
             continue
-        if not item.is_list:
-            total += item.type_weight + _actual(children, value, values)
-        elif item.flat:  # the common page of objects: no call per item
-            type_weight = item.type_weight
-            for element in value:
-                if element is None:
+        if not item.is_list and not children:
+            total += item.type_weight
+            continue
+        key = (id(item), id(value))
+        below = known.get(key)
+        if below is None:
+            below = known[key] = _below(item, children, value, values, known)
+        total += below
+    return total
+
+
+def _below(
+    item: ShapeField, children: tuple[ShapeField, ...], value: Any, values: Values, known: Known
+) -> int:
+    """The cost of an object or list of objects, `value`, under the field `item`."""
+    if not item.is_list:
+        return item.type_weight + _actual(children, value, values, known)
+    total = 0
+    if item.flat:  # the common page of objects: no call per item
+        type_weight = item.type_weight
+        for element in value:
+            if element is None:
+                continue
+            total += type_weight
+            for child in children:
+                found = element.get(child.key, MISSING)
+                if found is MISSING:
                     continue
-                total += type_weight
-                for child in children:
-                    found = element.get(child.key, MISSING)
-                    if found is MISSING:
-                        continue
-                    total += child.weight
-                    if found is not None and child.children is not None:
-                        total += child.type_weight * (len(found) if child.is_list else 1)
-        elif children:
-            for element in value:
-                if element is not None:
-                    total += item.type_weight + _actual(children, element, values)
-        else:
-            total += item.type_weight * len(value)
+                total += child.weight
+                if found is not None and child.children is not None:
+                    total += child.type_weight * (len(found) if child.is_list else 1)
+    elif children:
+        for element in value:
+            if element is not None:
+                total += item.type_weight + _actual(children, element, values, known)
+    else:
+        total += item.type_weight * len(value)
     return total
