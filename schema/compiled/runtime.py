@@ -21,7 +21,7 @@ its position is already inside a nulled part of the response (`CollectedErrors.a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Sized
+from collections.abc import Awaitable, Coroutine, Iterable, Sized
 from typing import Any
 
 import strawberry
@@ -209,14 +209,21 @@ class Run:
                 values = await loader.load_level(sources)
             except Exception as error:
                 values = [error] * len(sources)
-        if len(sources) != len(items):  # markers have no value of their own
-            loaded = iter(values)
-            values = [next(loaded) if item.__class__ is tuple else None for item in items]
         level = Level()
         ledger = Ledger()
+        work: Iterable[tuple[Item, Any]]
+        if len(sources) == len(items):
+            work = zip(items, values, strict=True)
+        else:  # markers have no value of their own
+            loaded = iter(values)
+            values = [next(loaded) if item.__class__ is tuple else None for item in items]
+            work = ledger.walk(items, values)
         budget = self.budget
         collected = self.collected
-        for item, value in ledger.walk(items, values):
+        used = events = 0
+        last: Share | None = None
+        watched: tuple[Share, ...] = ()
+        for item, value in work:
             while budget.used >= budget.next_check and budget.should_yield():
                 await budget.pause()
                 if collected.root_nulled:
@@ -226,13 +233,16 @@ class Run:
                 self.replay(item, ledger, level)
                 continue
             _, out, position, share = item  # type: ignore[misc]
-            watched = share.watch() if share is not None else ()
+            if share is not last:  # (the entries of one share come together)
+                last = share
+                watched = ledger.watch(share)
+                level.share = share
             if collected.nulled and collected.is_nulled(position):
                 if watched:
                     ledger.skip(watched, item, value)
                 continue
-            used, events = budget.used, collected.events
-            level.share = share
+            if watched:
+                used, events = budget.used, collected.events
             for field in fields:
                 if collected.nulled and collected.is_nulled(position):
                     break
@@ -256,8 +266,7 @@ class Run:
         noted = ledger.get(marker.share)
         if noted is None:  # nothing of the shared part at this level
             return
-        context = marker.context
-        watched = context.watch() if context is not None else ()
+        watched = ledger.watch(marker.context)
         if self.collected.nulled and self.collected.is_nulled(marker.root):
             if watched:
                 ledger.skip(watched, marker, None)
@@ -280,39 +289,33 @@ class Run:
             if outs is not None:
                 return outs
             value = value.objects()
-        if item is not None and item.object is not None and value.__class__ is list:
+        if item is not None and value.__class__ is list:
             plan = item.object
-            fast = plan.fast
-            if fast is not None and self.args.all_valid(plan.batch_fields):
-                key = (plan, id(value))
-                built = self.shared.get(key) if plan.shareable else None
-                if built is not None:
-                    outs = built[0]
-                    self.budget.spend(len(outs))
-                    self.reuse(plan, built, position, level, listed=True)
-                    return outs
-                try:
-                    outs = (fast.many if item.non_null else fast.many_nullable)(value)
-                except Exception:
-                    pass  # the careful path below decides
-                else:
-                    self.budget.spend(len(outs))
-                    share = None
-                    if plan.batch_fields:
-                        share = Share(position, level.share, level) if plan.shareable else None
-                        for index, (source, out) in enumerate(zip(value, outs, strict=True)):
-                            if out is not None:
-                                register(
-                                    plan,
-                                    source,
-                                    out,
-                                    (*position, index),
-                                    level,
-                                    share or level.share,
-                                )
-                    if plan.shareable:
-                        self.shared[key] = (outs, share, value)
-                    return outs
+            if plan is not None and plan.fast is not None:
+                if plan.shareable:
+                    built = self.shared.get((plan, id(value)))
+                    if built is not None:  # (it was built: the arguments are valid)
+                        outs = built[0]
+                        self.budget.spend(len(outs))
+                        if built[1] is not None:
+                            self.reuse(plan, built, position, level, listed=True)
+                        return outs
+                if self.args.all_valid(plan.batch_fields):
+                    try:
+                        many = plan.fast.many if item.non_null else plan.fast.many_nullable
+                        outs = many(value)
+                    except Exception:
+                        pass  # the careful path below decides
+                    else:
+                        self.budget.spend(len(outs))
+                        share = None
+                        if plan.batch_fields:
+                            if plan.shareable:
+                                share = Share(position, level.share, level)
+                            register_all(plan, value, outs, position, level, share or level.share)
+                        if plan.shareable:
+                            self.shared[(plan, id(value))] = (outs, share, value)
+                        return outs
         return self.complete(field, ref, value, position, level)
 
     def reuse(
@@ -322,7 +325,7 @@ class Run:
         outs, share, value = built
         if share is None:
             return  # no batch fields: the part is complete
-        if SHARE_SUBTREES and share.level is level:
+        if SHARE_SUBTREES and share.level() is level:
             share.aliases += 1
             marker = Marker(share, position, level.share)
             fields = level.fields
@@ -333,12 +336,10 @@ class Run:
             return
         # Its children are registered here again. (A part built in another level is not met in
         # practice: a selection is at one depth.)
-        if not listed:
+        if listed:
+            register_all(plan, value, outs, position, level, level.share)
+        else:
             register(plan, value, outs, position, level, level.share)
-            return
-        for index, (source, out) in enumerate(zip(value, outs, strict=True)):
-            if out is not None:
-                register(plan, source, out, (*position, index), level, level.share)
 
     def project(self, plan: ObjectPlan, rows: Rows[Any]) -> list[Any] | None:
         """The projection path (codegen.project): a selection of plain fields built from the
@@ -516,6 +517,29 @@ def register(
             fields[field] = [entry]
         else:
             entries.append(entry)
+
+
+def register_all(
+    plan: ObjectPlan,
+    sources: list[Any],
+    outs: list[Any],
+    position: Position,
+    level: Level,
+    share: Share | None,
+) -> None:
+    """`register` for each item of a list built from `sources`."""
+    entries = [
+        (source, out, (*position, index), share)
+        for index, (source, out) in enumerate(zip(sources, outs, strict=True))
+        if out is not None
+    ]
+    fields = level.fields
+    for field in plan.batch_fields:
+        items = fields.get(field)
+        if items is None:
+            fields[field] = list(entries)
+        else:
+            items.extend(entries)
 
 
 def complete_leaf(leaf: GraphQLLeafType, value: Any) -> Any:

@@ -27,6 +27,7 @@ whole subtree, level by level:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,29 +38,27 @@ from schema.compiled.positions import Position
 class Share:
     """A part of the response (a list of objects, or one object) built once at `root`."""
 
-    __slots__ = ("aliases", "level", "parent", "root", "watched")
+    __slots__ = ("aliases", "level", "parent", "root")
 
     def __init__(self, root: Position, parent: Share | None, level: Level) -> None:
         self.root = root
         self.parent = parent  # the share the canonical position itself sits in
-        self.level = level  # the accumulator its entries went to
+        # The accumulator its entries went to; weakly, as its entries hold this share: a cycle
+        # would keep a whole level (sources, dicts) alive until the collector found it.
+        self.level = weakref.ref(level)
         self.aliases = 0  # markers made for it
-        self.watched: tuple[Share, ...] | None = None
 
     def watch(self) -> tuple[Share, ...]:
         """This share and those around it that have other positions: the ledgers an entry under
-        it must write to. A share's markers are all made in the level that built it, before its
-        entries are run, so this is computed once."""
-        watched = self.watched
-        if watched is None:
-            found = []
-            share: Share | None = self
-            while share is not None:
-                if share.aliases:
-                    found.append(share)
-                share = share.parent
-            watched = self.watched = tuple(found)
-        return watched
+        it must write to. (A share's markers are all made in the level that built it, before its
+        entries run.)"""
+        found = []
+        share: Share | None = self
+        while share is not None:
+            if share.aliases:
+                found.append(share)
+            share = share.parent
+        return tuple(found)
 
 
 class Marker:
@@ -94,7 +93,7 @@ class Level:
     `share` is the share of the entry being completed (set by the runtime before each entry,
     synchronously, so it is never seen by another level)."""
 
-    __slots__ = ("fields", "share")
+    __slots__ = ("__weakref__", "fields", "share")
 
     def __init__(self, share: Share | None = None) -> None:
         self.fields: dict[FieldPlan, list[Item]] = {}
@@ -113,10 +112,21 @@ class Noted:
 class Ledger:
     """What one batch did under each watched share (see the module's docstring)."""
 
-    __slots__ = ("noted",)
+    __slots__ = ("noted", "watched")
 
     def __init__(self) -> None:
         self.noted: dict[Share, Noted] = {}
+        # `Share.watch()` of the shares met, once per batch (kept here, not on the shares: a
+        # share's own tuple would hold it in a cycle).
+        self.watched: dict[Share, tuple[Share, ...]] = {}
+
+    def watch(self, share: Share | None) -> tuple[Share, ...]:
+        if share is None:
+            return ()
+        watched = self.watched.get(share)
+        if watched is None:
+            watched = self.watched[share] = share.watch()
+        return watched
 
     def note(
         self, watched: tuple[Share, ...], item: Item, value: Any, nodes: int, dirty: bool

@@ -12,6 +12,7 @@ the real schema's faults (test_compiled_differential) do the same on a database.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -305,3 +306,24 @@ async def test_the_event_loop_gets_its_turns_between_shared_parts(engine, monkey
     assert "errors" not in result.formatted
     nodes = sum(count_nodes(value) for value in result.formatted["data"].values())
     assert pauses >= nodes // 8 // 4, (pauses, nodes)
+
+
+@pytest.mark.parametrize("query", GRAPH_QUERIES[:3])
+async def test_shares_leave_no_reference_cycles(query):
+    """Shares, markers and levels refer to each other; a cycle among them would keep a whole
+    level (its sources and dicts) alive after the response, until a full collection. (The
+    request's loaders have cycles of their own, through their closures: not looked at here.)"""
+    executor = Executor(GRAPH, GRAPH_SETTINGS)
+    await executor.run(GraphQLRequest(query), GraphContext())  # plans and caches made
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        result = await executor.run(GraphQLRequest(query), GraphContext())
+        assert result.data
+        del result
+        gc.collect()
+        kinds = {type(garbage) for garbage in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not kinds & {sharing.Share, sharing.Marker, sharing.Level, sharing.Noted}
