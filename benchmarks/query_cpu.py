@@ -1,9 +1,12 @@
 """CPU per request of the bench's queries (`big`, `small`) through the whole ASGI stack, in-process,
-for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite file.
+for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite file (or, with
+`--postgresql`, a PostgreSQL database made for the run at `DEFAULT_POSTGRES_URL`'s server, then
+dropped; the floor then reads through asyncpg directly).
 
     .venv/bin/python -m benchmarks.query_cpu                 # big and small, 7 x 40 requests each
     .venv/bin/python -m benchmarks.query_cpu big --profile   # then cProfile of each, by tottime
     .venv/bin/python -m benchmarks.query_cpu big --profile --cumulative
+    .venv/bin/python -m benchmarks.query_cpu --postgresql     # on a database of its own there
 
 Lowest of the repetitions of `time.process_time` (other work on a shared machine only ever adds),
 the servers measured alternately so drift hits both. No uvicorn, no sockets: what `make bench`
@@ -31,7 +34,7 @@ from app.db.seed import SeedSize
 from app.main import create_app
 from app.settings import Settings
 from benchmarks import scenarios
-from benchmarks.backends import seeded
+from benchmarks.backends import DEFAULT_POSTGRES_URL, database, seeded
 
 QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL}
 
@@ -86,8 +89,9 @@ async def cpu_per_request(app: Starlette, body: bytes, requests: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def servers(data_dir: Path) -> AsyncIterator[dict[str, Starlette]]:
-    url = f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}"
+async def servers(data_dir: Path, url: str = "") -> AsyncIterator[dict[str, Starlette]]:
+    """Batchery and the floor on one database, seeded here: `url`, or an SQLite file."""
+    url = url or f"sqlite+aiosqlite:///{(data_dir / 'batchery.db').resolve()}"
     await seeded(url, SeedSize())
     os.environ["BATCHERY_DATA_DIR"] = str(data_dir)
     os.environ["BATCHERY_DATABASE_URL"] = url
@@ -99,10 +103,15 @@ async def servers(data_dir: Path) -> AsyncIterator[dict[str, Starlette]]:
 
 
 async def measure(
-    names: list[str], requests: int, repetitions: int, profile: bool, sort: str = "tottime"
+    names: list[str],
+    requests: int,
+    repetitions: int,
+    profile: bool,
+    sort: str = "tottime",
+    url: str = "",
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as data_dir:
-        async with servers(Path(data_dir)) as apps:
+        async with servers(Path(data_dir), url) as apps:
             for name in names:
                 body = orjson.dumps({"query": QUERIES[name]})
                 answers = {}
@@ -139,7 +148,13 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv if a in QUERIES] or list(QUERIES)
     requests = int(next((a for a in argv if a.isdigit()), "40"))
     sort = "cumulative" if "--cumulative" in argv else "tottime"
-    asyncio.run(measure(names, requests, 7, "--profile" in argv, sort))
+    profile = "--profile" in argv
+    if "--postgresql" not in argv:
+        asyncio.run(measure(names, requests, 7, profile, sort))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as workdir:
+        with database("postgresql", Path(workdir), DEFAULT_POSTGRES_URL) as url:
+            asyncio.run(measure(names, requests, 7, profile, sort, url))
     return 0
 
 
