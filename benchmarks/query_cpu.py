@@ -152,9 +152,11 @@ def main(argv: list[str]) -> int:
     if "--postgresql" not in argv:
         asyncio.run(measure(names, requests, 7, profile, sort))
         return 0
-    with tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as workdir:
-        with database("postgresql", Path(workdir), DEFAULT_POSTGRES_URL) as url:
-            asyncio.run(measure(names, requests, 7, profile, sort, url))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-query-cpu-") as workdir,
+        database("postgresql", Path(workdir), DEFAULT_POSTGRES_URL) as url,
+    ):
+        asyncio.run(measure(names, requests, 7, profile, sort, url))
     return 0
 
 
