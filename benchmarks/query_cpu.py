@@ -4,6 +4,7 @@ for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite 
 dropped; the floor then reads through asyncpg directly).
 
     .venv/bin/python -m benchmarks.query_cpu                 # big and small, 7 x 40 requests each
+    .venv/bin/python -m benchmarks.query_cpu deep            # or any of big, small, deep
     .venv/bin/python -m benchmarks.query_cpu big --profile   # then cProfile of each, by tottime
     .venv/bin/python -m benchmarks.query_cpu big --profile --cumulative
     .venv/bin/python -m benchmarks.query_cpu --postgresql     # on a database of its own there
@@ -36,7 +37,7 @@ from app.settings import Settings
 from benchmarks import scenarios
 from benchmarks.backends import DEFAULT_POSTGRES_URL, database, seeded
 
-QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL}
+QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL, "deep": scenarios.DEEP}
 
 
 async def one(app: Starlette, body: bytes) -> bytes:
@@ -145,7 +146,7 @@ async def measure(
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if a in QUERIES] or list(QUERIES)
+    names = [a for a in argv if a in QUERIES] or ["big", "small"]
     requests = int(next((a for a in argv if a.isdigit()), "40"))
     sort = "cumulative" if "--cumulative" in argv else "tottime"
     profile = "--profile" in argv
