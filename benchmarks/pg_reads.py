@@ -8,7 +8,8 @@ SQLAlchemy's execute and result processing (what `Reader` did before issue 12's 
 Seeds a PostgreSQL database of its own (`BENCH_POSTGRES_URL`, default the test server), 50 bakeries
 x 200 orders as `make bench` does, then measures, alternating the two paths in one process:
 `Reader.newest_orders` for 50 bakeries x 50 (2,500 rows), and the whole `small`, `big` and `deep`
-GraphQL requests through the app's ASGI stack (no sockets), one at a time. Process CPU time
+GraphQL requests through the app's ASGI stack (no sockets), one at a time, and the same requests
+to the PostgreSQL floor (`benchmarks/floor/`, asyncpg directly, JSON by hand). Process CPU time
 (`time.process_time`); read the lowest of the repetitions (other work only ever adds).
 """
 
@@ -95,8 +96,12 @@ async def measure(
         settings = Settings.from_env(
             {**os.environ, "BATCHERY_DATA_DIR": data_dir, "BATCHERY_DATABASE_URL": url}
         )
+        os.environ["BATCHERY_DATABASE_URL"] = url
+        os.environ["BATCHERY_DATA_DIR"] = data_dir
+        from benchmarks.floor.app import app as floor  # reads the environment at start-up
+
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app), floor.router.lifespan_context(floor):
             reader: Reader = app.state.reader
             runner = getattr(reader, "asyncpg", None)  # None: a checkout from before it
             paths = ("asyncpg", "sqlalchemy") if runner is not None else ("sqlalchemy",)
@@ -107,7 +112,7 @@ async def measure(
                 **{name: functools.partial(request, app, body) for name, body in bodies.items()},
             }
             results: dict[str, dict[str, list[float]]] = {
-                name: {"asyncpg": [], "sqlalchemy": []} for name in work
+                name: {"asyncpg": [], "sqlalchemy": [], "floor": []} for name in work
             }
             for name, call in work.items():
                 for _ in range(3):  # warm up both paths
@@ -118,6 +123,9 @@ async def measure(
                     for path in paths:
                         reader.asyncpg = runner if path == "asyncpg" else None
                         results[name][path].append(await cpu_ms(call, CALLS[name]))
+                    if name in bodies:  # the floor: the same SQL through asyncpg, JSON by hand
+                        on_floor = functools.partial(request, floor, bodies[name])
+                        results[name]["floor"].append(await cpu_ms(on_floor, CALLS[name]))
             reader.asyncpg = runner
             if profile is not None:
                 profiler = cProfile.Profile()
@@ -140,7 +148,7 @@ def main(argv: list[str]) -> int:
         asyncio.run(seeded(url, SEED))
         results = asyncio.run(measure(url, repetitions, profile))
     print(f"CPU ms per call, lowest (median) of {repetitions} repetitions, PostgreSQL, 50 x 200")
-    print(f"{'what':<32}{'SQLAlchemy':>18}{'asyncpg':>18}{'ratio':>8}")
+    print(f"{'what':<32}{'SQLAlchemy':>16}{'asyncpg':>16}{'ratio':>7}{'floor':>16}{'vs floor':>9}")
     labels = {
         "newest_orders": "Reader.newest_orders 50 x 50",
         "small": "small (GraphQL, ASGI)",
@@ -149,11 +157,16 @@ def main(argv: list[str]) -> int:
     }
     for name, paths in results.items():
         cells = []
-        for path in ("sqlalchemy", "asyncpg"):
+        for path in ("sqlalchemy", "asyncpg", "floor"):
             values = sorted(paths[path]) or [float("nan")]
             cells.append(f"{values[0]:.2f} ({values[len(values) // 2]:.2f})")
-        ratio = min(paths["asyncpg"] or [float("nan")]) / min(paths["sqlalchemy"])
-        print(f"{labels[name]:<32}{cells[0]:>18}{cells[1]:>18}{ratio:>8.2f}")
+        least = {path: min(values or [float("nan")]) for path, values in paths.items()}
+        ratio = least["asyncpg"] / least["sqlalchemy"]
+        versus = least["asyncpg"] / least["floor"]
+        print(
+            f"{labels[name]:<32}{cells[0]:>16}{cells[1]:>16}{ratio:>7.2f}{cells[2]:>16}"
+            f"{versus:>9.2f}"
+        )
     return 0
 
 

@@ -14,6 +14,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from app.db.models import enum_reader
 from loaders.builder import BatchResult, from_sources
 from loaders.field import batch_field
 from schema.connections import CakeOrderConnection, order_after, order_connection
@@ -176,8 +177,14 @@ class Bakery:
         return BAKERY_ROWS.rows(rows)
 
 
+# Enum columns through `enum_reader`: PostgreSQL's records hold the stored names by position.
 BAKERY_ROWS = RowType(
-    Bakery, pk="id", id=("id", str), external_id="external_id", name="name", region="region"
+    Bakery,
+    pk="id",
+    id=("id", str),
+    external_id="external_id",
+    name="name",
+    region=("region", enum_reader(Region)),
 )
 
 
@@ -220,7 +227,7 @@ ORDER_ROWS = RowType(
     external_id="external_id",
     written_phrase="written_phrase",
     current_total="current_total",
-    status="status",
+    status=("status", enum_reader(OrderStatus)),
     created_at="created_at",
 )
 

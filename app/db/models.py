@@ -94,6 +94,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def enum_reader(enum_class: type[enum.Enum]) -> Callable[[Any], Any]:
+    """The member of `enum_class` for a stored name, a member or None as they are: how a reader
+    of rows by position gets an enum column on either backend (SQLAlchemy's rows hold members,
+    PostgreSQL's records from app/db/pg_reads.py the stored names). One dict lookup."""
+    lookup: dict[Any, Any] = {None: None, **enum_class.__members__}
+    lookup.update({member: member for member in enum_class})
+    return lookup.__getitem__
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -8,9 +8,11 @@ parameter, so one text, prepared once per connection, serves every list length),
 runs it on a connection checked out of the engine's own pool: one pool per process, the pool's
 pre-ping, the engine's connect arguments. What the rest of the app relied on is kept:
 
-- rows: named tuples with the columns SQLAlchemy's rows had (`_fields`, positions, attributes),
-  holding the same Python values: enum columns as enum members (the only conversion needed:
-  asyncpg already gives timestamptz as UTC-aware datetimes, as `UTCDateTime` returns them);
+- rows: asyncpg's records, not copied, that read like SQLAlchemy's rows: `_fields`, positions,
+  and attributes with SQLAlchemy's values (enum columns as members; asyncpg already gives
+  timestamptz as UTC-aware datetimes, as `UTCDateTime` returns them). By position an enum column
+  holds its stored name: whoever reads rows by position converts the enum columns it uses
+  (`enum_reader`, which takes a member as well, so the same reader serves SQLite's rows);
 - `before_cursor_execute` fires for every statement (`batchery_db_statements_total`, the tests'
   statement counts);
 - errors come out as SQLAlchemy raised them (asyncpg's translated by the dialect's adapter, then
@@ -23,13 +25,12 @@ pre-ping, the engine's connect arguments. What the rest of the app relied on is 
 
 from __future__ import annotations
 
-import collections
-import enum
 import functools
 import keyword
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import BindParameter, Enum, Executable, any_, bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -39,16 +40,14 @@ from sqlalchemy.sql import ClauseElement, elements, operators, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
-from app.db.models import UTCDateTime
-
-Converter = Callable[[Sequence[Any]], list[Any]]
+from app.db.models import UTCDateTime, enum_reader
 
 
 class PgStatement:
-    """One statement, compiled for asyncpg: its text, how to order its parameters, and how to
-    turn asyncpg's records into rows."""
+    """One statement, compiled for asyncpg: its text, how to order its parameters, and the
+    class of its records."""
 
-    __slots__ = ("convert", "order", "sql")
+    __slots__ = ("order", "record", "sql")
 
     def __init__(self, statement: Executable, dialect: Any) -> None:
         assert isinstance(statement, ClauseElement)
@@ -65,7 +64,7 @@ class PgStatement:
             for name in compiled.positiontup or ()
         ]
         columns = [(column[0], column[3]) for column in compiled._result_columns or ()]
-        self.convert: Converter = _converter(columns, dialect)
+        self.record = _record_class(columns, dialect)
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
         given = params or {}
@@ -98,37 +97,48 @@ def _with_arrays(statement: ClauseElement) -> ClauseElement:
     return replaced
 
 
-def _converter(columns: list[tuple[str, Any]], dialect: Any) -> Converter:
-    """Records to named tuples, enum columns read as SQLAlchemy reads them (by member name).
+class DataRecord(asyncpg.Record):  # type: ignore[misc]
+    """An asyncpg record that also reads like SQLAlchemy's rows: `_fields`, and attributes with
+    SQLAlchemy's values (enum columns as members). By position it holds what PostgreSQL sent:
+    enum columns as their stored names, for the readers that convert only the columns they use
+    (`enum_reader` in app/db/models.py). One subclass per statement says which columns."""
 
-    Any other column type SQLAlchemy would process on asyncpg is refused here, when compiled: a
-    value that silently differed from the SQLAlchemy path would change the API's output."""
-    names = [name for name, _ in columns]
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _positions: dict[str, int] = {}
+    _converters: dict[str, Callable[[Any], Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            position = self._positions[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        convert = self._converters.get(name)
+        value = self[position]
+        return value if convert is None else convert(value)
+
+
+def _record_class(columns: list[tuple[str, Any]], dialect: Any) -> type[DataRecord]:
+    """The record class of a statement's rows. Any column type SQLAlchemy would process on
+    asyncpg other than an enum is refused here, when compiled: a value that silently differed
+    from the SQLAlchemy path would change the API's output."""
+    names = tuple(name for name, _ in columns)
     if not all(n.isidentifier() and not keyword.iskeyword(n) and n[0] != "_" for n in names):
         raise ValueError(f"column names unfit for a row: {names}")
-    row = collections.namedtuple("Row", names)  # type: ignore[misc]
-    lookups: dict[str, dict[str | None, enum.Enum | None]] = {}
-    values = []
-    for i, (name, type_) in enumerate(columns):
+    converters: dict[str, Callable[[Any], Any]] = {}
+    for name, type_ in columns:
         if isinstance(type_, Enum) and type_.enum_class is not None:
-            lookup: dict[str | None, enum.Enum | None] = {None: None}
-            lookup.update(type_.enum_class.__members__)
-            lookups[f"m{i}"] = lookup
-            values.append(f"m{i}[c{i}]")
-        elif isinstance(type_, UTCDateTime) or _plain(type_, dialect):
-            # asyncpg's timestamptz values are UTC-aware already: what UTCDateTime returns.
-            values.append(f"c{i}")
-        else:
+            converters[name] = enum_reader(type_.enum_class)
+        elif not (isinstance(type_, UTCDateTime) or _plain(type_, dialect)):
+            # (asyncpg's timestamptz values are UTC-aware already: what UTCDateTime returns.)
             raise TypeError(f"no asyncpg conversion for column {name} of type {type_!r}")
-    targets = ", ".join(f"c{i}" for i in range(len(columns)))
-    source = (
-        "def convert(records):\n"
-        f"    return [new(row, ({', '.join(values)},)) for {targets}, in records]\n"
-    )
-    namespace: dict[str, Any] = {"new": tuple.__new__, "row": row, **lookups}
-    exec(compile(source, f"<rows of {', '.join(names)}>", "exec"), namespace)
-    convert: Converter = namespace["convert"]
-    return convert
+    namespace = {
+        "__slots__": (),
+        "_fields": names,
+        "_positions": {name: i for i, name in enumerate(names)},
+        "_converters": converters,
+    }
+    return type("Row", (DataRecord,), namespace)
 
 
 def _plain(type_: Any, dialect: Any) -> bool:
@@ -165,7 +175,7 @@ class PgRunner:
             if announce:
                 announce(None, None, ready.sql, tuple(args), None, False)
             driver: Any = fairy.driver_connection
-            records = await driver.fetch(ready.sql, *args)
+            records: list[Any] = await driver.fetch(ready.sql, *args, record_class=ready.record)
         except Exception as error:
             self._raise(error, ready.sql, args, fairy)
         except BaseException:
@@ -176,7 +186,7 @@ class PgRunner:
         # No transaction was opened (asyncpg runs the statement on its own): returning the
         # connection does no I/O.
         fairy.close()
-        return ready.convert(records)
+        return records
 
     def _raise(self, error: Exception, sql: str, args: list[Any], fairy: Any) -> NoReturn:
         """Raise `error` as SQLAlchemy's execute would have (Connection._handle_dbapi_exception),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -17,7 +18,7 @@ from app.db import models
 from app.db.cursors import OrderKey
 from app.db.engine import create_engine
 from app.db.faults import DatabaseUnavailable, database_fault
-from app.db.models import INT_MAX, Region
+from app.db.models import INT_MAX, OrderStatus, Region, enum_reader
 from app.db.reads import Reader
 from app.db.seed import EPOCH
 from app.db.statements import count_statements
@@ -57,14 +58,28 @@ def pg_engine(read_engine: AsyncEngine) -> AsyncEngine:
 
 
 def typed(rows: object) -> object:
-    """Rows as (fields, values and their exact types), comparable across both paths."""
+    """Rows as (fields, values by attribute and their exact types), comparable across paths."""
     if rows is None:
         return None
     if not isinstance(rows, list | tuple) or (rows and hasattr(rows, "_fields")):
         rows = [rows]
     return [
-        (tuple(row._fields), [(v, type(v), getattr(v, "tzinfo", None)) for v in row])
+        (tuple(row._fields), [(v, type(v), getattr(v, "tzinfo", None)) for v in attributes(row)])
         for row in rows
+    ]
+
+
+def attributes(row: Any) -> list[Any]:
+    return [getattr(row, name) for name in row._fields]
+
+
+def by_position(row: Any) -> list[Any]:
+    """What a reader by position gets: the enum columns through `enum_reader`."""
+    readers = {Region: enum_reader(Region), OrderStatus: enum_reader(OrderStatus)}
+    types = {"region": Region, "status": OrderStatus}
+    return [
+        readers[types[name]](row[i]) if name in types else row[i]
+        for i, name in enumerate(row._fields)
     ]
 
 
@@ -81,9 +96,9 @@ async def test_every_read_gives_what_sqlalchemy_gave(pg_engine, method, argument
     assert typed(fast) == typed(expected)
     if method not in ("photo", "baker_by_last_name", "latest_photos"):
         assert fast, "the seed answers every read here with rows"
-    for row in fast if isinstance(fast, list) else [fast] if fast is not None else []:
-        for name in row._fields:
-            assert getattr(row, name) == row[row._fields.index(name)]
+    rows = fast if isinstance(fast, list) else [fast] if fast is not None else []
+    plain_rows = expected if isinstance(expected, list) else [expected] if expected else []
+    assert [by_position(row) for row in rows] == [by_position(row) for row in plain_rows]
 
 
 async def test_photos_and_a_found_baker_give_what_sqlalchemy_gave(engine):
@@ -250,3 +265,12 @@ async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
     # Every pooled connection is usable: the cancelled one was discarded, not pooled mid-query.
     results = await asyncio.gather(*(reader.bakeries(None, 2) for _ in range(12)))
     assert all(len(rows) == 2 for rows in results)
+
+
+async def test_records_are_not_copied_and_hold_stored_enum_names_by_position(pg_engine):
+    (order,) = await Reader(pg_engine).orders_by_id([1])
+    position = order._fields.index("status")
+    assert isinstance(order[position], str) and not isinstance(order[position], OrderStatus)
+    assert order.status is OrderStatus[order[position]]
+    assert enum_reader(OrderStatus)(order[position]) is order.status
+    assert enum_reader(OrderStatus)(order.status) is order.status  # SQLite's rows hold members
