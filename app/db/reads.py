@@ -3,7 +3,9 @@
 Every function that takes a list of parent ids answers for all of them in one statement, so a batch
 loader above it costs one round trip per level of a GraphQL query. Rows are Core rows on SQLite;
 on PostgreSQL the same statements run through asyncpg directly (app/db/pg_reads.py) and come back
-as named tuples with the same columns and values. Either is cheaper than ORM instances.
+as asyncpg's records, with the same columns and, by attribute, the same values (by position, enum
+columns hold their stored names: read them with `models.enum_reader`). Either is cheaper than ORM
+instances.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ photos = cast(Table, models.Photo.__table__)
 # SQLite refuses compound selects of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
 SQLITE_MAX_UNION_TERMS = 500
 
-# A read's rows: SQLAlchemy Core rows or named tuples; `row.column`, `row[i]` and `row._fields`.
+# A read's rows: SQLAlchemy Core rows or asyncpg records; `row.column`, `row[i]`, `row._fields`.
 Rows = Sequence[Any]
 
 NEWEST_FIRST = (orders.c.created_at.desc(), orders.c.id.desc())
