@@ -1,4 +1,4 @@
-"""Read queries, one statement each, returning rows: named tuples, by position or by name.
+"""Read queries, one statement each, returning rows read by position or by column name.
 
 Every function that takes a list of parent ids answers for all of them in one statement, so a batch
 loader above it costs one round trip per level of a GraphQL query. Rows are Core rows on SQLite;
