@@ -28,19 +28,16 @@ class RequestHeaders:
     __slots__ = ("accept", "content_length", "content_type", "cost")
 
     def __init__(self, scope: Scope) -> None:
-        self.accept: str | None = None
-        self.content_type: str | None = None
-        self.content_length: str | None = None
-        self.cost: str | None = None
-        for name, value in reversed(scope["headers"]):
-            if name == b"accept":
-                self.accept = value.decode("latin-1")
-            elif name == b"content-type":
-                self.content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                self.content_length = value.decode("latin-1")
-            elif name == b"graphql-cost":
-                self.cost = value.decode("latin-1")
+        # Reversed: of a repeated name, the first one is the one kept.
+        found: dict[bytes, bytes] = dict(reversed(scope["headers"]))
+        self.accept = _text(found.get(b"accept"))
+        self.content_type = _text(found.get(b"content-type"))
+        self.content_length = _text(found.get(b"content-length"))
+        self.cost = _text(found.get(b"graphql-cost"))
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 @dataclass(frozen=True, slots=True)

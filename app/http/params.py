@@ -167,6 +167,15 @@ def operation_from_object(params: Mapping[str, Any]) -> Operation:
     variables = params.get("variables")
     operation_name = params.get("operationName")
     extensions = params.get("extensions")
+    if (
+        type(query) is str
+        and extensions is None
+        and params.get("documentId") is None
+        and (variables is None or type(variables) is dict)
+        and (operation_name is None or type(operation_name) is str)
+    ):
+        # The usual request, nothing to check further (the checks below would all pass).
+        return Operation(GraphQLRequest(query, variables, operation_name))
     for name, value, expected in (
         ("variables", variables, dict),
         ("operationName", operation_name, str),
