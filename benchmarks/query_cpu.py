@@ -1,7 +1,7 @@
-"""CPU per request of the bench's queries (`big`, `small`) through the whole ASGI stack, in-process,
-for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded SQLite file (or, with
-`--postgresql`, a PostgreSQL database made for the run at `DEFAULT_POSTGRES_URL`'s server, then
-dropped; the floor then reads through asyncpg directly).
+"""CPU per request of the bench's queries (`big`, `small`; `deep` when named) through the whole
+ASGI stack, in-process, for Batchery and for the floor (`benchmarks/floor/app.py`) on one seeded
+SQLite file (or, with `--postgresql`, a PostgreSQL database made for the run at
+`DEFAULT_POSTGRES_URL`'s server, then dropped; the floor then reads through asyncpg directly).
 
     .venv/bin/python -m benchmarks.query_cpu                 # big and small, 7 x 40 requests each
     .venv/bin/python -m benchmarks.query_cpu deep            # or any of big, small, deep
