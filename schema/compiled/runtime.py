@@ -533,6 +533,8 @@ def register_all(
         for index, (source, out) in enumerate(zip(sources, outs, strict=True))
         if out is not None
     ]
+    if not entries:  # an empty list (or all nulls) leaves no pending work: no empty batch
+        return
     fields = level.fields
     for field in plan.batch_fields:
         items = fields.get(field)

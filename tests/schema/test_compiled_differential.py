@@ -295,6 +295,8 @@ NAMED_CASES = [
         {},
     ),
     Case("{ bakeries { externalId region } x: bakeries(first: 1) { __typename } }", {}),
+    # empty lists under parents, with a batch field below them: no batch at all for it
+    Case("{ bakeries(first: 2) { orders(limitTo: 0) { bakery { name } } } }", {}),
 ]
 
 
