@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.authentication import AuthenticationError
+from starlette.authentication import AuthCredentials, AuthenticationError, UnauthenticatedUser
 from starlette.datastructures import Headers
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
@@ -115,8 +115,8 @@ class FrontDoor:
                 except AuthenticationError as error:
                     await self.on_error(conn, error)(scope, receive, send_out)
                     return
-                assert found is not None  # None is for WebSockets only
-                scope["auth"], scope["user"] = found
+                # None (what `KeyBackend` says of a WebSocket only): Starlette's defaults.
+                scope["auth"], scope["user"] = found or (AuthCredentials(), UnauthenticatedUser())
             else:
                 scope["auth"], scope["user"] = self.backend.anonymous()
             await self.app(scope, receive, send_out)
