@@ -85,7 +85,8 @@ async def one(
         "state": {},
     }
     await app(scope, receive, send)  # type: ignore[arg-type]
-    if sent[0]["status"] != 200 or b'"errors"' in sent[1]["body"]:
+    answer = sent[1]["body"]
+    if sent[0]["status"] != 200 or b'"errors"' in answer or b"[]" in answer:
         raise RuntimeError(f"unexpected answer: {sent}")
     return sent
 
