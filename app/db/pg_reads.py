@@ -19,8 +19,8 @@ pre-ping, the engine's connect arguments. What the rest of the app relied on is 
   wrapped in `DBAPIError` with `connection_invalidated`), so `app/db/faults.py` and every
   caller see what they saw before; a connection found dead invalidates the pool as SQLAlchemy
   does;
-- a read that fails or is cancelled mid-statement discards its connection instead of handing a
-  connection in an unknown state back to the pool.
+- a read cancelled mid-statement, or failing with its connection dead or inside a transaction,
+  discards that connection instead of handing one in an unknown state back to the pool.
 """
 
 from __future__ import annotations
