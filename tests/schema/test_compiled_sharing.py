@@ -25,7 +25,7 @@ from app.settings import Settings
 from loaders.dataloader import SafeDataLoader
 from loaders.field import LoaderRegistry, batch_field
 from schema import guards, schema
-from schema.compiled import runtime, sharing
+from schema.compiled import completion, sharing
 from schema.context import Context as AppContext
 from schema.execution import Executor, GraphQLRequest
 from tests.schema.query_strategies import Case
@@ -131,12 +131,12 @@ async def run_graph(
     query: str, settings: Settings = GRAPH_SETTINGS, *, share: bool = True
 ) -> bytes:
     executor = Executor(GRAPH, settings)
-    saved = runtime.SHARE_SUBTREES
-    runtime.SHARE_SUBTREES = share
+    saved = completion.SHARE_SUBTREES
+    completion.SHARE_SUBTREES = share
     try:
         result = await executor.run(GraphQLRequest(query), GraphContext())
     finally:
-        runtime.SHARE_SUBTREES = saved
+        completion.SHARE_SUBTREES = saved
     return orjson.dumps(result.formatted)
 
 
@@ -238,7 +238,7 @@ async def test_shared_parts_of_the_real_schema_match_graphql_core(
     compiled, core = await run_both(faulty_engine, case)
     assert compiled == core
     assert spy.markers > 0
-    monkeypatch.setattr(runtime, "SHARE_SUBTREES", False)
+    monkeypatch.setattr(completion, "SHARE_SUBTREES", False)
     unshared, _ = await run_both(faulty_engine, case)
     assert compiled == unshared
 
@@ -268,7 +268,7 @@ async def test_deep_runs_each_shared_part_once_in_the_same_statements(engine, mo
     )
     assert shared_keys[-1] < positions / 2, (shared_keys, positions)
     keys.clear()
-    monkeypatch.setattr(runtime, "SHARE_SUBTREES", False)
+    monkeypatch.setattr(completion, "SHARE_SUBTREES", False)
     with count_statements(engine) as log:
         unshared = await executor.run(GraphQLRequest(DEEP), AppContext.create(engine, settings))
     assert log.count == 4 and keys[-1] == positions
@@ -278,7 +278,7 @@ async def test_deep_runs_each_shared_part_once_in_the_same_statements(engine, mo
         limited = settings.replace(max_result_nodes=limit)
         answers = []
         for share in (True, False):
-            monkeypatch.setattr(runtime, "SHARE_SUBTREES", share)
+            monkeypatch.setattr(completion, "SHARE_SUBTREES", share)
             context = AppContext.create(engine, limited)
             answer = await Executor(schema, limited).run(GraphQLRequest(DEEP), context)
             answers.append(orjson.dumps(answer.formatted))
