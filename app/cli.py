@@ -207,7 +207,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.migrate import MigrationError
     from app.db.reachable import DatabaseUnreachable, open_checked
     from app.http.jwt_auth import JwtConfig
-    from app.logs import log_config
+    from app.logs import access_log, log_config
 
     try:
         # Checked here too: the app is built by uvicorn, where a refusal would be a traceback.
@@ -247,6 +247,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         reload=args.reload,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
+        access_log=access_log(settings.log_level),
         # httptools with the request head bounded (BATCHERY_MAX_REQUEST_HEAD_BYTES): uvicorn's
         # own sets no limit (app.http.protocol.py).
         http="app.http.protocol:BoundedHttpToolsProtocol",

@@ -8,9 +8,10 @@ by the root logger's default level.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
-from uvicorn.config import LOGGING_CONFIG
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -22,3 +23,10 @@ def log_config(level: str) -> dict[str, Any]:
         "propagate": False,
     }
     return config
+
+
+def access_log(level: str) -> bool:
+    """Whether uvicorn's access log is on: only where its lines (at INFO) can be written. Off
+    above INFO, uvicorn skips building each line's arguments (client, path) per request, and
+    the logs are the same: the lines were dropped by the level anyway."""
+    return LOG_LEVELS[level.lower()] <= logging.INFO

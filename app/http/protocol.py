@@ -65,6 +65,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes: int | None = None
     write_stall_seconds: float | None = None
 
+    _limit: int
     _head_bytes = 0
     _in_head = True
     _refused = False
@@ -84,6 +85,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Read once per connection: the callbacks below run for every request.
+        self._limit = self.limit()
         if self.stall_seconds() > 0:
             self.flow = StallLimitedFlow(self.transport, self.stall_seconds())
 
@@ -94,7 +97,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
         # Parsed first: the read that completes a head may carry the body's first bytes too.
         super().data_received(data)
-        if self._in_head and not self._refused and self._head_bytes > self.limit():
+        if self._in_head and self._head_bytes > self._limit and not self._refused:
             self._refuse()
 
     def on_message_begin(self) -> None:
@@ -105,8 +108,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         # A head that arrived in one read is only measured here, once parsed.
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.limit():
+        size = len(self.url) + 4 * len(self.headers)
+        for name, value in self.headers:
+            size += len(name) + len(value)
+        if size > self._limit:
             self._too_large = True
             # Stops the parser before the application is called; uvicorn answers a parser
             # error with `send_400_response`, which says 431 instead.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.logs import log_config
+from app.logs import access_log, log_config
 
 NAMES = ("batchery", "uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -47,3 +47,13 @@ def test_a_higher_level_keeps_them_quiet(capfd: pytest.CaptureFixture[str]) -> N
     err = capfd.readouterr().err
     assert "not shown" not in err
     assert "AUTH IS OPEN" in err
+
+
+@pytest.mark.parametrize(
+    ("level", "on"),
+    [("trace", True), ("debug", True), ("info", True), ("warning", False), ("ERROR", False)],
+)
+def test_the_access_log_is_on_where_its_info_lines_are_written(level: str, on: bool) -> None:
+    # Its lines are INFO records: above INFO they were dropped anyway, and building each
+    # line's arguments is skipped per request.
+    assert access_log(level) is on
