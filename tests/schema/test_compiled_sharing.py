@@ -13,12 +13,15 @@ the real schema's faults (test_compiled_differential) do the same on a database.
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
 import strawberry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.db.statements import count_statements
 from app.settings import Settings
@@ -28,13 +31,25 @@ from schema import guards, schema
 from schema.compiled import completion, sharing
 from schema.context import Context as AppContext
 from schema.execution import Executor, GraphQLRequest
-from tests.schema.query_strategies import Case
+from tests.schema.query_strategies import Case, queries
 from tests.schema.test_compiled_differential import (
     assert_same_response,
     count_nodes,
     faulty_engine,  # noqa: F401 (a fixture)
     run_both,
 )
+
+# Generated queries on the graph (a third of the differential test's default: each runs five times).
+EXAMPLES = int(os.environ.get("BATCHERY_DIFFERENTIAL_EXAMPLES", "120")) // 3
+
+
+@pytest.fixture(autouse=True)
+def no_turns_by_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sibling batches interleave their errors differently when a builder gives the event loop a
+    turn, and those turns come by wall time (schema/guards.py): two runs compared byte for byte
+    get none. (The turns themselves: test_the_event_loop_gets_its_turns_between_shared_parts.)"""
+    monkeypatch.setattr(guards, "SLICE_SECONDS", 3600.0)
+
 
 SIZE = 12
 TAG_FAILS = 4  # `tag` (nullable) is an error for these nodes
@@ -327,3 +342,43 @@ async def test_shares_leave_no_reference_cycles(query):
         gc.set_debug(0)
         gc.garbage.clear()
     assert not kinds & {sharing.Share, sharing.Marker, sharing.Level, sharing.Noted}
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(case=queries(GRAPH._schema), cut=st.floats(0.0, 1.0))
+async def test_generated_queries_on_the_graph_share_without_changing_anything(case, cut):
+    """Generated queries (aliases, fragments, @skip/@include, variables) over the graph: sharing
+    on and off give the same bytes, and the same verdict at a node limit drawn below the size."""
+    request = GraphQLRequest(case.query, case.variables)
+    outputs = []
+    for share in (True, False):
+        completion.SHARE_SUBTREES = share
+        try:
+            result = await Executor(GRAPH, GRAPH_SETTINGS).run(request, GraphContext())
+        finally:
+            completion.SHARE_SUBTREES = True
+        outputs.append(orjson.dumps(result.formatted))
+    assert outputs[0] == outputs[1], case
+    # Not against graphql-core here: on batch functions that never wait, it leaves the
+    # coroutines of a list's other items unawaited when one fails non-null (each reported as
+    # "never awaited" when collected, in whatever test runs then). The named cases above and
+    # test_compiled_differential compare with it.
+    body = orjson.loads(outputs[0])
+    nodes = sum(count_nodes(value) for value in (body.get("data") or {}).values())
+    if nodes > 1:
+        limited = GRAPH_SETTINGS.replace(max_result_nodes=max(1, int(nodes * cut)))
+        answers = []
+        for share in (True, False):
+            completion.SHARE_SUBTREES = share
+            try:
+                result = await Executor(GRAPH, limited).run(request, GraphContext())
+            finally:
+                completion.SHARE_SUBTREES = True
+            answers.append(orjson.dumps(result.formatted))
+        assert answers[0] == answers[1], (case, cut)
