@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any, Generic, TypeVar, cast
 
-from aiodataloader import DataLoader
+from aiodataloader import DataLoader, Loader
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -76,17 +76,29 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             get_cache_key=cache_key,
             loop=asyncio.get_running_loop(),
         )
+        self._waiters = {}
+
+    # Each shared future's waiters (see `load`): settled in the very step that settles it.
+    _waiters: dict[asyncio.Future[Any], list[tuple[asyncio.Future[Any], bool]]]
 
     def load(self, key: K) -> asyncio.Future[V]:
+        """A future of the key's value that only its awaiter's cancellation cancels.
+
+        Not `asyncio.shield`, nor `asyncio.wait`: both learn of the shared future through its
+        done callbacks, each one more turn of the event loop (two to three per field and per
+        level, on SQLite each as dear as a thread hand-off). The batch settles the waiter itself.
+        """
         shared = self._shared_future(key)
-        return asyncio.shield(shared)
+        if shared.done():
+            return shared  # awaiting a done future never suspends, so nothing can cancel it
+        return self._waiter(shared, carries=True)
 
     async def load_level(self, keys: Sequence[K]) -> list[V | BaseException]:
         """Values (or the exceptions that stand for them) of all `keys`, in order, for one await.
 
         The compiled executor asks for a whole level of a query at once. The keys join the same
         queue and cache as `load`, so they batch with concurrent per-key loads, but nothing here
-        costs a shield or a waiter per key: waiting on the futures still pending is enough.
+        costs a waiter per key: waiting on the futures still pending is enough.
         """
         by_key: dict[Hashable, asyncio.Future[V]] = {}
         futures = []
@@ -98,9 +110,72 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             futures.append(future)
         for future in by_key.values():
             if not future.done():
-                # `wait` never cancels the shared future, even when this task is cancelled.
-                await asyncio.wait((future,))
+                # Our own waiter: cancelling this task never cancels the shared future.
+                await self._waiter(future, carries=False)
         return [_outcome(future) for future in futures]
+
+    def _waiter(self, shared: asyncio.Future[V], *, carries: bool) -> asyncio.Future[V]:
+        """A future settled with `shared`; with its value only if it `carries` it (a waiter
+        that only signals holds no rows past the request, whatever the event loop keeps)."""
+        waiter: asyncio.Future[V] = self.loop.create_future()
+        waiters = self._waiters.get(shared)
+        if waiters is None:
+            self._waiters[shared] = [(waiter, carries)]
+        else:
+            waiters.append((waiter, carries))
+        return waiter
+
+    def do_resolve_reject(self, key: K, future: asyncio.Future[V]) -> None:
+        # aiodataloader schedules a callback that makes a task that makes the batch's task: three
+        # turns before the batch starts. The batch's own task, made now, starts on the next turn,
+        # with every key queued until then.
+        self._queue.append(Loader(key=key, future=future))
+        if len(self._queue) == 1:
+            self.loop.create_task(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        queue = self._queue
+        self._queue = []
+        size = self.max_batch_size
+        if size and size < len(queue):
+            for start in range(size, len(queue), size):
+                self.loop.create_task(self._run_batch(queue[start : start + size]))
+            queue = queue[:size]
+        await self._run_batch(queue)
+
+    async def _run_batch(self, queue: list[Loader]) -> None:
+        keys = [entry.key for entry in queue]
+        try:
+            values = list(await self.batch_load_fn(keys))
+            if len(values) != len(keys):
+                raise TypeError(
+                    f"the batch function returned {len(values)} values for {len(keys)} keys"
+                )
+        except Exception as error:  # no key is cached, so the next load tries again
+            for entry in queue:
+                self.clear(entry.key)
+                self._settle(entry.future, error)
+            return
+        for entry, value in zip(queue, values, strict=True):
+            self._settle(entry.future, value)
+
+    def _settle(self, future: asyncio.Future[Any], value: Any) -> None:
+        if not future.done():
+            if isinstance(value, Exception):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+        for waiter, carries in self._waiters.pop(future, ()):
+            if waiter.done():  # its awaiter was cancelled
+                continue
+            if future.cancelled():
+                waiter.cancel()
+            elif not carries:
+                waiter.set_result(None)
+            elif (error := future.exception()) is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(future.result())
 
     def _abandon(self, keys: list[K]) -> None:
         for key in keys:
@@ -108,6 +183,7 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             future = self._cache.pop(cache_key, None)
             if future is not None and not future.done():
                 future.cancel()
+                self._settle(future, None)
 
     def _shared_future(self, key: K) -> asyncio.Future[V]:
         cached = self._cache.get(self.get_cache_key(key))
