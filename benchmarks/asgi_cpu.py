@@ -6,12 +6,18 @@ per-request costs `make bench` cannot separate from uvicorn and the machine's no
     .venv/bin/python -m benchmarks.asgi_cpu 2000 --profile     # then cProfile, by cumulative time
     .venv/bin/python -m benchmarks.asgi_cpu 300 --small        # the bench's `small`, seeded
     SORT=tottime TOP=60 .venv/bin/python -m benchmarks.asgi_cpu 3000 --profile
+    .venv/bin/python -m benchmarks.asgi_cpu 2000 --uvicorn     # through uvicorn's protocol too
 
 Process CPU time (`time.process_time`) over many repetitions: compare two checkouts by running
 this in each, alternately, and reading the lowest of the repetitions (other work on a shared
 machine only ever adds). `{ __typename }` needs no database content; `--small` seeds the app's
 SQLite file with the bench's demo data (50 bakeries x 200 orders) first. The app's start-up
 creates that file in a temporary data directory.
+
+`--uvicorn` feeds the request's bytes to the HTTP protocol `batchery serve` runs
+(`app.http.protocol.BoundedHttpToolsProtocol`, on uvloop, `batchery serve`'s logging at level
+warning) over a fake transport, one keep-alive connection: httptools' parsing, uvicorn's
+request cycle and response writing, the access log's decision, without sockets or the kernel.
 """
 
 from __future__ import annotations
@@ -132,11 +138,93 @@ async def _measure(
     return results
 
 
+class _Transport(asyncio.Transport):
+    """What the protocol writes to, kept; a peer that reads everything at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def measure_uvicorn(requests: int, repetitions: int) -> list[float]:
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from app.http.protocol import BoundedHttpToolsProtocol
+    from app.logs import access_log, log_config
+
+    raw = (
+        b"POST /graphql HTTP/1.1\r\n"
+        + b"".join(name + b": " + value + b"\r\n" for name, value in HEADERS)
+        + b"\r\n"
+        + BODY
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-asgi-") as data_dir:
+        environ = {**os.environ, "BATCHERY_DATA_DIR": data_dir, "BATCHERY_DATABASE_URL": ""}
+        app = create_app(Settings.from_env(environ))
+        config = Config(
+            app=app,
+            http=BoundedHttpToolsProtocol,
+            log_level="warning",
+            log_config=log_config("warning"),
+            access_log=access_log("warning"),
+        )
+        config.load()
+        state = ServerState()
+        async with app.router.lifespan_context(app):
+            protocol = config.http_protocol_class(config=config, server_state=state, app_state={})
+            transport = _Transport()
+            protocol.connection_made(transport)
+
+            async def request() -> None:
+                protocol.data_received(raw)
+                await asyncio.gather(*state.tasks)
+
+            for _ in range(200):
+                await request()
+            if not transport.written[-2].startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer: {transport.written[-2:]}")
+            results = []
+            for _ in range(repetitions):
+                transport.written.clear()
+                started = time.process_time()
+                for _ in range(requests):
+                    await request()
+                results.append((time.process_time() - started) / requests * 1e6)
+            return results
+
+
 def main(argv: list[str]) -> int:
     small = "--small" in argv
     requests = int(next((a for a in argv if a.isdigit()), "300" if small else "3000"))
     body, name = (SMALL_BODY, "small") if small else (BODY, HELLO)
-    results = asyncio.run(measure(requests, 5, "--profile" in argv, body))
+    if "--uvicorn" in argv:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            results = runner.run(measure_uvicorn(requests, 5))
+        name += " (uvicorn's protocol)"
+    else:
+        results = asyncio.run(measure(requests, 5, "--profile" in argv, body))
     print(
         f"{name} through the ASGI stack: {min(results):.1f} us CPU per request at "
         f"least, {sorted(results)[len(results) // 2]:.1f} median "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graphql import OperationType
 from prometheus_client import (
@@ -26,6 +26,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
+
+from app.http.tallies import CounterTally, HistogramTally, Tallied
 
 if TYPE_CHECKING:
     from app.db.job_stats import JobStats
@@ -57,8 +59,9 @@ class Metrics:
             "GraphQL operations answered, by operation type (query, mutation, unknown when it "
             "could not be told) and outcome (ok; error: ran with errors; rejected: never ran).",
             ["type", "outcome"],
-            registry=self.registry,
+            registry=None,
         )
+        self._graphql_operations = Tallied(self.graphql_operations, self.registry)
         self.graphql_operations_stopped = Counter(
             "batchery_graphql_operations_stopped",
             "GraphQL operations stopped before their end by a runtime guard, by operation type and "
@@ -71,15 +74,17 @@ class Metrics:
             "batchery_http_requests",
             "HTTP requests answered, by status code.",
             ["status"],
-            registry=self.registry,
+            registry=None,
         )
+        self._http_requests = Tallied(self.http_requests, self.registry)
         self.request_duration = Histogram(
             "batchery_http_request_duration_seconds",
             "Time to answer an HTTP request, by route.",
             ["path"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=None,
         )
+        self._request_duration = Tallied(self.request_duration, self.registry)
         self.auth_refusals = Counter(
             "batchery_auth_refusals",
             "Requests refused for their credential (UNAUTHENTICATED, 401) and operations or REST "
@@ -91,16 +96,18 @@ class Metrics:
             "batchery_graphql_batch_size",
             "Operations per GraphQL HTTP request (1 for a single operation).",
             buckets=BATCH_SIZE_BUCKETS,
-            registry=self.registry,
+            registry=None,
         )
+        self._batch_size = Tallied(self.batch_size, self.registry)
 
         self.operation_cost = Histogram(
             "batchery_graphql_operation_cost",
             "Static cost of each GraphQL operation that validated (schema/cost), before it "
             "runs or is refused.",
             buckets=COST_BUCKETS,
-            registry=self.registry,
+            registry=None,
         )
+        self._operation_cost = Tallied(self.operation_cost, self.registry)
         self.cost_refusals = Counter(
             "batchery_graphql_cost_refused_operations",
             "GraphQL operations refused for their cost before running, by the limit they met "
@@ -149,22 +156,26 @@ class Metrics:
         )
         self.registry.register(self.jobs_records)
         self.jobs_source: Callable[[], Awaitable[JobStats]] | None = None
-        # The labelled children of the two metrics every response touches: `labels()` takes a
-        # lock and validates its arguments each time, for the same child (one per label value).
-        self._by_status: dict[int, Any] = {}
-        self._by_path: dict[str | None, Any] = {}
-        self._by_operation: dict[tuple[OperationType | None, str], Any] = {}
+        # The metrics every request touches are counted by tallies (app/http/tallies.py), one
+        # per label value: `labels()` takes a lock and validates its arguments each time.
+        self._by_status: dict[int, CounterTally] = {}
+        self._by_path: dict[str | None, HistogramTally] = {}
+        self._by_operation: dict[tuple[OperationType | None, str], CounterTally] = {}
+        self._batch_sizes = self._batch_size.histogram()
+        self._costs = self._operation_cost.histogram()
 
     def count_response(self, status: int, path: str | None, seconds: float) -> None:
         """One HTTP response: its status, and its time under its route template (None: no route
         matched)."""
         counter = self._by_status.get(status)
         if counter is None:
-            counter = self._by_status[status] = self.http_requests.labels(str(status))
+            counter = self._by_status[status] = self._http_requests.counter(str(status))
         counter.inc()
         histogram = self._by_path.get(path)
         if histogram is None:
-            histogram = self._by_path[path] = self.request_duration.labels(path or UNMATCHED_PATH)
+            histogram = self._by_path[path] = self._request_duration.histogram(
+                path or UNMATCHED_PATH
+            )
         histogram.observe(seconds)
 
     async def refresh_jobs(self) -> None:
@@ -201,11 +212,11 @@ class Metrics:
             counter = self._by_operation.get((kind, outcome))
             if counter is None:
                 label = kind.value if kind is not None else "unknown"
-                counter = self._by_operation[kind, outcome] = self.graphql_operations.labels(
+                counter = self._by_operation[kind, outcome] = self._graphql_operations.counter(
                     label, outcome
                 )
             counter.inc()
-        self.batch_size.observe(size)
+        self._batch_sizes.observe(size)
 
     def record_stopped(self, stopped: Iterable[tuple[OperationType | None, str]]) -> None:
         """One `(type, reason)` per operation a runtime guard stopped."""
@@ -216,12 +227,13 @@ class Metrics:
     def record_costs(self, planned: Iterable[Planned]) -> None:
         """The requested cost of each operation that has one; those over the operation limit."""
         refused = 0
+        costs = self._costs
         for item in planned:
             outcome = item.outcome
             if item.estimate is not None:
-                self.operation_cost.observe(item.estimate.requested)
+                costs.observe(item.estimate.requested)
             elif outcome is not None and outcome.cost is not None:  # refused before validation
-                self.operation_cost.observe(outcome.cost.requested)
+                costs.observe(outcome.cost.requested)
             if outcome is not None and outcome.code == "COST_LIMIT_EXCEEDED":
                 refused += 1
         if refused:
