@@ -19,3 +19,12 @@ def test_small_runs_the_bench_query_against_the_seeded_demo_data():
         asgi_cpu.measure(requests=3, repetitions=1, profile=False, body=asgi_cpu.SMALL_BODY)
     )
     assert len(results) == 1 and results[0] > 0
+
+
+def test_uvicorn_mode_answers_through_the_serve_protocol():
+    # The harness refuses anything but a 200 written by the protocol to its transport.
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results = runner.run(asgi_cpu.measure_uvicorn(requests=5, repetitions=2))
+    assert len(results) == 2 and all(r > 0 for r in results)
