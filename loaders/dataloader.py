@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Hashable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader, Loader
 
@@ -54,28 +54,17 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
         cache_key: Callable[[K], Hashable] | None = None,
         inflight: InFlight | None = None,
     ) -> None:
-        inflight = inflight if inflight is not None else InFlight()
-
-        async def tracked(keys: list[K]) -> Sequence[V | BaseException]:
-            task = asyncio.current_task()
-            assert task is not None
-            try:
-                if inflight.closed:
-                    raise asyncio.CancelledError
-                inflight.tasks.add(task)
-                return await batch_load_fn(keys)
-            except asyncio.CancelledError:
-                self._abandon(keys)
-                raise
-            finally:
-                inflight.tasks.discard(task)
-
-        super().__init__(
-            cast(Any, tracked),
-            max_batch_size=max_batch_size,
-            get_cache_key=cache_key,
-            loop=asyncio.get_running_loop(),
-        )
+        # Not DataLoader.__init__: its checks cost more than a small request's batch, and the
+        # batch runs here (`_run_batch`), tracked in `inflight`, with no closure over `self`: a
+        # loader in a reference cycle would be freed only by the garbage collector, whose runs a
+        # small request would otherwise pay for.
+        self.loop = asyncio.get_running_loop()
+        self._load_batch = batch_load_fn
+        self.max_batch_size = max_batch_size
+        self.get_cache_key = cache_key if cache_key is not None else _same
+        self._cache: dict[Hashable, asyncio.Future[V]] = {}
+        self._queue: list[Loader] = []
+        self._inflight = inflight if inflight is not None else InFlight()
         self._waiters = {}
 
     # Each shared future's waiters (see `load`): settled in the very step that settles it.
@@ -146,7 +135,7 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
     async def _run_batch(self, queue: list[Loader]) -> None:
         keys = [entry.key for entry in queue]
         try:
-            values = list(await self.batch_load_fn(keys))
+            values = list(await self._tracked(keys))
             if len(values) != len(keys):
                 raise TypeError(
                     f"the batch function returned {len(values)} values for {len(keys)} keys"
@@ -158,6 +147,21 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             return
         for entry, value in zip(queue, values, strict=True):
             self._settle(entry.future, value)
+
+    async def _tracked(self, keys: list[K]) -> Sequence[V | BaseException]:
+        inflight = self._inflight
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            if inflight.closed:
+                raise asyncio.CancelledError
+            inflight.tasks.add(task)
+            return await self._load_batch(keys)
+        except asyncio.CancelledError:
+            self._abandon(keys)
+            raise
+        finally:
+            inflight.tasks.discard(task)
 
     def _settle(self, future: asyncio.Future[Any], value: Any) -> None:
         if not future.done():
@@ -191,6 +195,10 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             self.clear(key)
         shared: asyncio.Future[V] = super().load(key)
         return shared
+
+
+def _same(key: Any) -> Hashable:
+    return key  # type: ignore[no-any-return]
 
 
 def _outcome(future: asyncio.Future[Any]) -> Any:
