@@ -72,8 +72,11 @@ class SourceBatch(Generic[P]):
         if (key is None) == (keys is None):
             raise TypeError("with_results() takes exactly one of key= or keys=")
         if isinstance(key, str):
-            if isinstance(results, Partitionable):
-                partitioned = results.partition(key)
+            # Not isinstance(results, Partitionable): a runtime protocol check is ~10 us in
+            # Python 3.11 (it lists the protocol's attributes each time).
+            partition = getattr(results, "partition", None)
+            if partition is not None:
+                partitioned = partition(key)
                 if partitioned is not None:
                     return self._complete(partitioned)
             key = attrgetter(key)

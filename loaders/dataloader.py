@@ -23,6 +23,8 @@ from aiodataloader import DataLoader, Loader
 K = TypeVar("K")
 V = TypeVar("V")
 
+_NO_KEY: Any = object()  # no cache key given (None could be one)
+
 BatchLoadFn = Callable[[list[K]], Coroutine[Any, Any, Sequence[V | BaseException]]]
 
 
@@ -95,7 +97,7 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             cache_key = self.get_cache_key(key)
             future = by_key.get(cache_key)
             if future is None:
-                future = by_key[cache_key] = self._shared_future(key)
+                future = by_key[cache_key] = self._shared_future(key, cache_key)
             futures.append(future)
         for future in by_key.values():
             if not future.done():
@@ -189,12 +191,20 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
                 future.cancel()
                 self._settle(future, None)
 
-    def _shared_future(self, key: K) -> asyncio.Future[V]:
-        cached = self._cache.get(self.get_cache_key(key))
-        if cached is not None and cached.cancelled():
-            self.clear(key)
-        shared: asyncio.Future[V] = super().load(key)
-        return shared
+    def _shared_future(self, key: K, cache_key: Hashable = _NO_KEY) -> asyncio.Future[V]:
+        """The request's one future of `key`: cached, or new and queued (aiodataloader's `load`,
+        less its checks, the key computed once, and never a cancelled future)."""
+        if key is None:
+            raise TypeError("a loader's key cannot be None")
+        if cache_key is _NO_KEY:
+            cache_key = self.get_cache_key(key)
+        cached = self._cache.get(cache_key)
+        if cached is not None and not cached.cancelled():
+            return cached
+        future: asyncio.Future[V] = self.loop.create_future()
+        self._cache[cache_key] = future
+        self.do_resolve_reject(key, future)
+        return future
 
 
 def _same(key: Any) -> Hashable:
