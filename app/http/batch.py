@@ -1,7 +1,8 @@
 """Running the operations of one HTTP request: concurrently, answered in the order sent.
 
-- Every operation is planned first (parsed and validated through the executor's cache, its type
-  found); one that cannot run gets its outcome there, and the others are unaffected.
+- Every operation is planned first (app/http/planning.py: parsed and validated through the
+  executor's cache, its type found, its cost checked); one that cannot run gets its outcome
+  there, and the others are unaffected.
 - Query operations share one context, hence one set of loaders: K queries asking for the same
   rows cost the statements of one. Identical query operations (same document, operation name and
   variables) are executed once and their result answered at each position.
@@ -24,23 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, GraphQLSyntaxError, OperationType
+from graphql import ExecutionResult, GraphQLError, OperationType
 
 from app.db.faults import database_fault
 from app.http.faults import log_fault
-from app.http.params import Operation
+from app.http.planning import Outcome, Planned, operation_cost
 from app.settings import Settings
 from schema.context import Context
-from schema.cost import Estimate, OperationCost
 from schema.execution import (
     INTERNAL_ERROR_MESSAGE,
     Executor,
-    GraphQLRequest,
-    PreparedDocument,
     database_error,
 )
 from schema.guards import NODE_LIMIT_CODE
@@ -60,100 +57,6 @@ STOPPED_NODE_LIMIT = "node_limit"
 Disconnected = Callable[[], Awaitable[None]]
 # Told each operation's outcome (by its index) as soon as it is known: a streamed answer writes it.
 OnDone = Callable[[int, "Outcome"], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one operation of the request produced.
-
-    `rejected`: a request error (parameters, document, operation name, variables, cost): the
-    operation never ran, so its response has no `data`. `code` goes into `extensions.code` of
-    errors that have none. `cost` (when the document validated) goes into `extensions.cost`;
-    `validated`: only costed, not run (`GraphQL-Cost: validate`).
-    """
-
-    result: ExecutionResult
-    kind: OperationType | None
-    rejected: bool = False
-    bad_parameters: bool = False
-    code: str | None = None
-    cost: OperationCost | None = None
-    validated: bool = False
-    # Why the operation was stopped before its end, if it was (STOPPED_*).
-    stopped: str | None = None
-
-    @classmethod
-    def refused(
-        cls,
-        errors: list[GraphQLError],
-        code: str,
-        kind: OperationType | None = None,
-        *,
-        bad_parameters: bool = False,
-        cost: OperationCost | None = None,
-    ) -> Outcome:
-        return cls(ExecutionResult(None, errors), kind, True, bad_parameters, code, cost)
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """An operation ready to run, or already answered (`outcome`)."""
-
-    request: GraphQLRequest | None
-    prepared: PreparedDocument | None = None
-    kind: OperationType | None = None
-    outcome: Outcome | None = None
-    estimate: Estimate | None = None
-
-    @property
-    def requested_cost(self) -> int:
-        """What this operation adds to the request's cost: nothing if it will not run."""
-        if self.outcome is not None or self.estimate is None:
-            return 0
-        return self.estimate.requested
-
-
-def plan(executor: Executor, operation: Operation) -> Planned:
-    request = operation.request
-    if request is None or request.query is None:
-        error = GraphQLError(operation.problem or "The operation has no `query`.")
-        return Planned(
-            request, outcome=Outcome.refused([error], operation.code, bad_parameters=True)
-        )
-    prepared = executor.prepare(request.query, request.document_id)
-    if prepared.refused_cost is not None:
-        cost = OperationCost(prepared.refused_cost)
-        outcome = Outcome.refused(list(prepared.errors), "COST_LIMIT_EXCEEDED", cost=cost)
-        return Planned(request, prepared, outcome=outcome)
-    if prepared.document is None:
-        syntax = any(isinstance(error, GraphQLSyntaxError) for error in prepared.errors)
-        code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
-        return Planned(request, prepared, outcome=Outcome.refused(list(prepared.errors), code))
-    kind = prepared.operation_type(request.operation_name)
-    if kind is None:
-        error = GraphQLError(_unresolved_operation(prepared, request.operation_name))
-        outcome = Outcome.refused([error], "OPERATION_RESOLUTION_FAILURE")
-        return Planned(request, prepared, outcome=outcome)
-    estimate = executor.estimate(prepared, request)
-    refusal = executor.over_cost(estimate)
-    if refusal is not None and estimate is not None:
-        cost = OperationCost(estimate.requested)
-        outcome = Outcome.refused([refusal], "COST_LIMIT_EXCEEDED", kind, cost=cost)
-        return Planned(request, prepared, kind, outcome, estimate)
-    return Planned(request, prepared, kind, estimate=estimate)
-
-
-def _unresolved_operation(prepared: PreparedDocument, name: str | None) -> str:
-    named = sorted(n for n in prepared.operations if n is not None)
-    if name is not None:
-        known = ", ".join(named) or "none"
-        return f"Unknown operation named '{name}' (the document has: {known})."
-    if not prepared.operations:
-        return "The document has no operation to run."
-    return (
-        "The document has several operations: choose one with `operationName` "
-        f"({', '.join(named)})."
-    )
 
 
 class BatchRunner:
@@ -391,17 +294,23 @@ class BatchRunner:
             error = GraphQLError(
                 INTERNAL_ERROR_MESSAGE, extensions={"code": "INTERNAL_SERVER_ERROR"}
             )
-            return Outcome(ExecutionResult(None, [error]), item.kind, cost=_cost(item, None))
+            return Outcome(
+                ExecutionResult(None, [error]), item.kind, cost=operation_cost(item, None)
+            )
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             if _code(result.errors[0]) == NODE_LIMIT_CODE:
                 return Outcome(
-                    result, item.kind, stopped=STOPPED_NODE_LIMIT, cost=_cost(item, None)
+                    result, item.kind, stopped=STOPPED_NODE_LIMIT, cost=operation_cost(item, None)
                 )
             # Errors before execution began: the variables could not be coerced.
             return Outcome(
-                result, item.kind, rejected=True, code="BAD_USER_INPUT", cost=_cost(item, None)
+                result,
+                item.kind,
+                rejected=True,
+                code="BAD_USER_INPUT",
+                cost=operation_cost(item, None),
             )
-        return Outcome(result, item.kind, cost=_cost(item, result))
+        return Outcome(result, item.kind, cost=operation_cost(item, result))
 
 
 class _Resumed(Generic[T]):
@@ -435,32 +344,6 @@ class _Resumed(Generic[T]):
                     return finished.value  # type: ignore[no-any-return]
 
 
-def _cost(item: Planned, result: ExecutionResult | None) -> OperationCost | None:
-    """Requested and, when it ran (`result`), actual cost; None if the document did not cost."""
-    if item.estimate is None:
-        return None
-    if result is None:
-        return OperationCost(item.estimate.requested)
-    assert item.request is not None
-    actual = item.estimate.actual(result.data, item.request.variables)
-    return OperationCost(item.estimate.requested, actual)
-
-
-def validated(planned: list[Planned]) -> list[Outcome]:
-    """`GraphQL-Cost: validate`: each operation's cost, and the refusals a run would meet; nothing
-    is executed."""
-    return [
-        item.outcome
-        or Outcome(
-            ExecutionResult(None, None),
-            item.kind,
-            cost=_cost(item, None),
-            validated=True,
-        )
-        for item in planned
-    ]
-
-
 def _code(error: GraphQLError) -> object:
     return (error.extensions or {}).get("code")
 
@@ -478,7 +361,9 @@ def _stopped(item: Planned, why: str, settings: Settings) -> Outcome:
             "The client disconnected: the operation was cancelled.",
             extensions={"code": "CLIENT_DISCONNECTED"},
         )
-    return Outcome(ExecutionResult(None, [error]), item.kind, stopped=why, cost=_cost(item, None))
+    return Outcome(
+        ExecutionResult(None, [error]), item.kind, stopped=why, cost=operation_cost(item, None)
+    )
 
 
 def _same_query_key(item: Planned, index: int) -> Hashable:

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.http.access import caller_of, request_id_of
 from app.http.admission import admit
-from app.http.batch import BatchRunner, OnDone, Outcome, Planned, plan, validated
+from app.http.batch import BatchRunner, OnDone
 from app.http.errors import RequestError, bad_request, too_large
 from app.http.graphiql import graphiql_page
 from app.http.job_uploads import job_files
@@ -47,6 +47,7 @@ from app.http.params import (
     parse_json,
 )
 from app.http.persisted import persists, resolve_documents, validates
+from app.http.planning import Outcome, Planned, plan, validated
 from app.http.sse import subscription_response
 from app.http.streaming import Emit, StreamedAnswer
 from app.http.throttle import (

@@ -31,7 +31,7 @@ from app.http.tallies import CounterTally, HistogramTally, Tallied
 
 if TYPE_CHECKING:
     from app.db.job_stats import JobStats
-    from app.http.batch import Planned
+    from app.http.planning import Planned
 
 logger = logging.getLogger("batchery")
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 
 from app.db.audit import AuditEntry
 from app.http import audit
-from app.http.batch import Outcome, Planned
 from app.http.media import GRAPHQL_RESPONSE_JSON
 from app.http.metrics import Metrics
+from app.http.planning import Outcome, Planned
 
 
 async def record(request: Request, planned: list[Planned], outcomes: list[Outcome]) -> None:

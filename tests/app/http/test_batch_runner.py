@@ -8,8 +8,9 @@ import gc
 
 from sqlalchemy import text
 
-from app.http.batch import STOPPED_DISCONNECT, BatchRunner, plan
+from app.http.batch import STOPPED_DISCONNECT, BatchRunner
 from app.http.params import operation_from_object
+from app.http.planning import plan
 from app.settings import Settings
 from schema import schema
 from schema.context import Context
