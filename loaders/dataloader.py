@@ -15,7 +15,7 @@ so whoever still waits on them is cancelled too rather than waiting forever.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader, Loader
@@ -25,7 +25,8 @@ V = TypeVar("V")
 
 _NO_KEY: Any = object()  # no cache key given (None could be one)
 
-BatchLoadFn = Callable[[list[K]], Coroutine[Any, Any, Sequence[V | BaseException]]]
+BatchLoadFn = Callable[[list[K]], Awaitable[Any]]
+Finish = Callable[[list[K], Any], Sequence[V | BaseException]]
 
 
 class InFlight:
@@ -50,12 +51,16 @@ class InFlight:
 class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
     def __init__(
         self,
-        batch_load_fn: BatchLoadFn[K, V],
+        batch_load_fn: BatchLoadFn[K],
         *,
         max_batch_size: int | None = None,
         cache_key: Callable[[K], Hashable] | None = None,
         inflight: InFlight | None = None,
+        finish: Finish[K, V] | None = None,
     ) -> None:
+        """`batch_load_fn(keys)` loads the keys; its outcome is the values in the keys' order,
+        or what `finish(keys, outcome)` makes of it (then `batch_load_fn` may be a plain function
+        returning the awaitable: one coroutine frame fewer for every hand-off of its SQL)."""
         # Not DataLoader.__init__: its checks cost more than a small request's batch, and the
         # batch runs here (`_run_batch`), tracked in `inflight`, with no closure over `self`: a
         # loader in a reference cycle would be freed only by the garbage collector, whose runs a
@@ -67,6 +72,7 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
         self._cache: dict[Hashable, asyncio.Future[V]] = {}
         self._queue: list[Loader] = []
         self._inflight = inflight if inflight is not None else InFlight()
+        self._finish = finish
         self._waiters = {}
 
     # Each shared future's waiters (see `load`): settled in the very step that settles it.
@@ -122,22 +128,37 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
         # with every key queued until then.
         self._queue.append(Loader(key=key, future=future))
         if len(self._queue) == 1:
-            self.loop.create_task(self._dispatch())
+            self.loop.create_task(self._run_batch())
 
-    async def _dispatch(self) -> None:
-        queue = self._queue
-        self._queue = []
-        size = self.max_batch_size
-        if size and size < len(queue):
-            for start in range(size, len(queue), size):
-                self.loop.create_task(self._run_batch(queue[start : start + size]))
-            queue = queue[:size]
-        await self._run_batch(queue)
-
-    async def _run_batch(self, queue: list[Loader]) -> None:
+    async def _run_batch(self, queue: list[Loader] | None = None) -> None:
+        """Load the keys of `queue`, or (the task made at the first key) of everything queued
+        since. One coroutine, the batch function's awaitable awaited right here: each frame
+        between the task and the SQL is resumed again at each of aiosqlite's thread hand-offs
+        (nine per statement)."""
+        if queue is None:
+            queue = self._queue
+            self._queue = []
+            size = self.max_batch_size
+            if size and size < len(queue):
+                for start in range(size, len(queue), size):
+                    self.loop.create_task(self._run_batch(queue[start : start + size]))
+                queue = queue[:size]
         keys = [entry.key for entry in queue]
+        inflight = self._inflight
+        task = asyncio.current_task()
+        assert task is not None
         try:
-            values = list(await self._tracked(keys))
+            try:
+                if inflight.closed:
+                    raise asyncio.CancelledError
+                inflight.tasks.add(task)
+                outcome = await self._load_batch(keys)
+            except asyncio.CancelledError:
+                self._abandon(keys)
+                raise
+            finally:
+                inflight.tasks.discard(task)
+            values = list(outcome if self._finish is None else self._finish(keys, outcome))
             if len(values) != len(keys):
                 raise TypeError(
                     f"the batch function returned {len(values)} values for {len(keys)} keys"
@@ -149,21 +170,6 @@ class SafeDataLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
             return
         for entry, value in zip(queue, values, strict=True):
             self._settle(entry.future, value)
-
-    async def _tracked(self, keys: list[K]) -> Sequence[V | BaseException]:
-        inflight = self._inflight
-        task = asyncio.current_task()
-        assert task is not None
-        try:
-            if inflight.closed:
-                raise asyncio.CancelledError
-            inflight.tasks.add(task)
-            return await self._load_batch(keys)
-        except asyncio.CancelledError:
-            self._abandon(keys)
-            raise
-        finally:
-            inflight.tasks.discard(task)
 
     def _settle(self, future: asyncio.Future[Any], value: Any) -> None:
         if not future.done():

@@ -178,16 +178,26 @@ def level_loader(
 def _make_loader(
     spec: BatchSpec, many: bool, info: Info, kwargs: dict[str, Any]
 ) -> SafeDataLoader[Any, Any]:
-    async def load(parents: list[Any]) -> list[Any]:
-        if spec.wants_info:
-            outcome = await spec.fn(parents, info, **kwargs)
-        else:
-            outcome = await spec.fn(parents, **kwargs)
+    # Plain functions, not coroutines: the loader awaits the batch function's own coroutine.
+    if spec.wants_info:
+
+        def load(parents: list[Any]) -> Coroutine[Any, Any, Any]:
+            return spec.fn(parents, info, **kwargs)
+    else:
+
+        def load(parents: list[Any]) -> Coroutine[Any, Any, Any]:
+            return spec.fn(parents, **kwargs)
+
+    def finish(parents: list[Any], outcome: Any) -> list[Any]:
         return distribute(outcome, parents, spec.key, many=many, field_name=spec.field_name)
 
     registry: LoaderRegistry = info.context.loaders
     return SafeDataLoader(
-        load, max_batch_size=registry.max_batch_size, cache_key=spec.key, inflight=registry.inflight
+        load,
+        max_batch_size=registry.max_batch_size,
+        cache_key=spec.key,
+        inflight=registry.inflight,
+        finish=finish,
     )
 
 

@@ -51,16 +51,21 @@ async def shared_read(
     same root question (say `bakeries(first: 5)` under different selections) share one statement
     and the very same objects."""
 
-    async def answer(key: tuple[Hashable, ...]) -> T:
-        return build(await read(info.context.reader, *key))
+    # The loader awaits `read`'s own coroutine (one key, the usual case: no task of its own),
+    # and `finish` builds: no coroutine frame of ours between the loader and the SQL.
+    def load(keys: list[tuple[Hashable, ...]]) -> Awaitable[Any]:
+        reader = info.context.reader
+        if len(keys) == 1:
+            return read(reader, *keys[0])
+        return asyncio.gather(*(read(reader, *key) for key in keys))
 
-    async def load(keys: list[tuple[Hashable, ...]]) -> list[T]:
-        if len(keys) == 1:  # the usual case: no task of its own, two turns of the loop fewer
-            return [await answer(keys[0])]
-        return list(await asyncio.gather(*(answer(key) for key in keys)))
+    def finish(keys: list[tuple[Hashable, ...]], outcome: Any) -> list[T]:
+        return [build(outcome)] if len(keys) == 1 else [build(value) for value in outcome]
 
     registry = info.context.loaders
-    loader = registry.get(("root", read), lambda: SafeDataLoader(load, inflight=registry.inflight))
+    loader = registry.get(
+        ("root", read), lambda: SafeDataLoader(load, inflight=registry.inflight, finish=finish)
+    )
     result: T = await loader.load(arguments)
     return result
 
