@@ -19,12 +19,16 @@ pre-ping, the engine's connect arguments. What the rest of the app relied on is 
   wrapped in `DBAPIError` with `connection_invalidated`), so `app/db/faults.py` and every
   caller see what they saw before; a connection found dead invalidates the pool as SQLAlchemy
   does;
-- a read cancelled mid-statement, or failing with its connection dead or inside a transaction,
+- a read cancelled mid-statement stops its statement in PostgreSQL too (asyncpg sends a
+  CancelRequest; the connection is discarded once that is done, never before: terminating it
+  first would drop the CancelRequest, and PostgreSQL would go on running, or waiting for a lock,
+  for a client that is gone); a read failing with its connection dead or inside a transaction
   discards that connection instead of handing one in an unknown state back to the pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import keyword
 from collections.abc import Callable, Mapping
@@ -155,6 +159,33 @@ def _dialect() -> Any:
 _DIALECT = _dialect()
 
 
+# Long enough for a CancelRequest on a loaded machine; bounded so a lost one cannot hold a
+# pooled connection for good.
+CANCEL_SETTLE_SECONDS = 10.0
+_settling: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak refs)
+
+
+def _discard_once_settled(fairy: Any) -> None:
+    driver = fairy.driver_connection
+    if driver is None or driver.is_closed():
+        fairy.invalidate()
+        return
+    task = asyncio.get_running_loop().create_task(_settle_then_discard(fairy, driver))
+    _settling.add(task)
+    task.add_done_callback(_settling.discard)
+
+
+async def _settle_then_discard(fairy: Any, driver: Any) -> None:
+    try:
+        # asyncpg runs this only after its CancelRequest for the cancelled statement is done.
+        async with asyncio.timeout(CANCEL_SETTLE_SECONDS):
+            await driver.fetchval("SELECT 1")
+    except (Exception, asyncio.CancelledError):
+        pass  # discarded below either way; a failure here only means it was broken already
+    finally:
+        fairy.invalidate()
+
+
 class PgRunner:
     """Runs prepared statements on the engine's pooled asyncpg connections."""
 
@@ -179,9 +210,10 @@ class PgRunner:
         except Exception as error:
             self._raise(error, ready.sql, args, fairy)
         except BaseException:
-            # Cancelled mid-statement: the connection may still be busy with it; discard it
-            # (terminated at once, no I/O) rather than pool it in an unknown state.
-            fairy.invalidate()
+            # Cancelled mid-statement: asyncpg is sending PostgreSQL a CancelRequest for it.
+            # The connection is discarded rather than pooled in an unknown state, but only once
+            # that is done (see the module's docstring).
+            _discard_once_settled(fairy)
             raise
         # No transaction was opened (asyncpg runs the statement on its own): returning the
         # connection does no I/O.

@@ -230,8 +230,9 @@ async def test_a_cut_connection_is_unavailable_and_the_pool_heals(pg_engine):
         await engine.dispose()
 
 
-async def wait_until_blocked(engine: AsyncEngine) -> None:
-    """Until some backend waits for a lock (a condition polled, not a guess of a duration)."""
+async def wait_until(engine: AsyncEngine, *, blocked: bool) -> None:
+    """Until some backend waits for a lock (`blocked`), or none does: a condition polled, not a
+    guess of a duration."""
     for _ in range(1000):
         async with engine.connect() as conn:
             waiting = (
@@ -239,10 +240,14 @@ async def wait_until_blocked(engine: AsyncEngine) -> None:
                     text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
                 )
             ).scalar_one()
-        if waiting:
+        if bool(waiting) == blocked:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("no read ever waited for the lock")
+    raise AssertionError("a read never waited for the lock" if blocked else "a read still waits")
+
+
+async def wait_until_blocked(engine: AsyncEngine) -> None:
+    await wait_until(engine, blocked=True)
 
 
 async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
@@ -257,7 +262,14 @@ async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
         read.cancel()
         with pytest.raises(asyncio.CancelledError):
             await read
-        assert pool.checkedout() == 1  # type: ignore[attr-defined]  # only the lock's
+        # The statement is stopped in PostgreSQL too, while the lock is still held: a connection
+        # terminated before asyncpg's CancelRequest went out would leave it waiting there.
+        await wait_until(pg_engine, blocked=False)
+        for _ in range(1000):  # the connection is discarded once its cancel is done
+            if pool.checkedout() == 1:  # type: ignore[attr-defined]  # only the lock's
+                break
+            await asyncio.sleep(0.01)
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]
     finally:
         await lock.rollback()
         await lock.close()
