@@ -158,14 +158,16 @@ async def test_too_many_records_is_413_naming_the_setting(app_client, engine):
 
 
 async def test_more_active_jobs_than_allowed_is_429_naming_the_setting(app_client, engine):
+    created = await keys.create_key(engine, "busy", ["bulk"])
+    # A job of this caller that another worker holds for the next hour: active, and made before
+    # the app starts, so its embedded reaper cannot claim it (a job nobody held, it could, and
+    # run it to its end before the submission below was counted).
+    spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
+    owner = f"key:{created.info.id}"
+    job = await rows.create_job(engine, spec, owner, 1, utcnow() + timedelta(hours=1))
+    assert await rows.claim_job(engine, "another-worker", 3600, job.id) is not None
     async with app_client(jobs_max_active_per_client=1) as client:
-        created = await keys.create_key(engine, "busy", ["bulk"])
-        key = created.key
-        # A job of this caller that no worker will take (made here, never enqueued): active.
-        spec = JobSpec("bakeries", Operation.CREATE, FileFormat.JSONL)
-        owner = f"key:{created.info.id}"
-        await rows.create_job(engine, spec, owner, 1, utcnow() + timedelta(hours=1))
-        response = await submit_raw(client, key, bakeries_jsonl(1))
+        response = await submit_raw(client, created.key, bakeries_jsonl(1))
     assert response.status_code == 429, response.text
     assert "BATCHERY_JOBS_MAX_ACTIVE_PER_CLIENT" in response.json()["error"]["message"]
 
