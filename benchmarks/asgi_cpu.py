@@ -57,10 +57,12 @@ def headers_for(body: bytes) -> list[tuple[bytes, bytes]]:
 HEADERS = headers_for(BODY)
 
 
-async def one(
-    app: Starlette, body: bytes = BODY, headers: list[tuple[bytes, bytes]] = HEADERS
+async def post(
+    app: Starlette, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> list[dict[str, Any]]:
-    """One POST, as uvicorn would hand it over; the client stays until its answer."""
+    """One POST /graphql, as uvicorn would hand it over (the client stays until its answer): the
+    ASGI messages the app sent. The in-process benchmarks (this one, query_cpu, pg_reads) drive
+    the app through this."""
     sent: list[dict[str, Any]] = []
     given = False
 
@@ -91,6 +93,14 @@ async def one(
         "state": {},
     }
     await app(scope, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+async def one(
+    app: Starlette, body: bytes = BODY, headers: list[tuple[bytes, bytes]] = HEADERS
+) -> list[dict[str, Any]]:
+    """One POST that must succeed with data."""
+    sent = await post(app, body, headers)
     answer = sent[1]["body"]
     if sent[0]["status"] != 200 or b'"errors"' in answer or b"[]" in answer:
         raise RuntimeError(f"unexpected answer: {sent}")

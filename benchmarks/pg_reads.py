@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -34,6 +33,7 @@ from app.db.reads import Reader
 from app.db.seed import SeedSize
 from app.main import create_app
 from app.settings import Settings
+from benchmarks.asgi_cpu import headers_for, post
 from benchmarks.backends import DEFAULT_POSTGRES_URL, database, seeded
 from benchmarks.scenarios import BIG, DEEP, SMALL
 
@@ -44,40 +44,7 @@ CALLS = {"newest_orders": 40, "small": 200, "big": 30, "deep": 30}
 
 
 async def request(app: Starlette, body: bytes) -> None:
-    sent: list[dict[str, Any]] = []
-    given = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
+    sent = await post(app, body, headers_for(body))
     if sent[0]["status"] != 200 or b'"errors"' in sent[1]["body"]:
         raise RuntimeError(f"unexpected answer: {sent[:2]}")
 

@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -35,6 +34,7 @@ from app.db.seed import SeedSize
 from app.main import create_app
 from app.settings import Settings
 from benchmarks import scenarios
+from benchmarks.asgi_cpu import headers_for, post
 from benchmarks.backends import DEFAULT_POSTGRES_URL, database, seeded
 
 QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL, "deep": scenarios.DEEP}
@@ -42,41 +42,7 @@ QUERIES = {"big": scenarios.BIG, "small": scenarios.SMALL, "deep": scenarios.DEE
 
 async def one(app: Starlette, body: bytes) -> bytes:
     """One POST, as uvicorn would hand it over; the client stays until its answer."""
-    sent: list[dict[str, Any]] = []
-    given = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # never disconnects
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"accept", b"*/*"),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
+    sent = await post(app, body, headers_for(body))
     if sent[0]["status"] != 200:
         raise RuntimeError(f"unexpected answer: {sent}")
     return b"".join(m.get("body", b"") for m in sent[1:])
