@@ -2,9 +2,10 @@
 
 The data layer says which failures are faults (app/db/faults.py). GraphQL resolvers' faults are
 answered by the executor's masking (`DATABASE_UNAVAILABLE`, `DATABASE_BUSY` in the operation's
-errors); the REST façade answers its own (`answers_errors`). `DatabaseFaultMiddleware` catches a
-fault that escapes any other route (a photo download, the REST batch's idempotency bookkeeping) so
-that a client never gets Starlette's `500 text/plain` for an outage.
+errors); the REST façade answers its own (`answers_errors`). The front door
+(app/http/front_door.py) answers, with `fault_response`, a fault that escapes any other route (a
+photo download, the REST batch's idempotency bookkeeping), so that a client never gets
+Starlette's `500 text/plain` for an outage.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import logging
 
 import orjson
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.faults import DatabaseFault, database_fault
+from app.db.faults import DatabaseFault
 
 logger = logging.getLogger("batchery.faults")
 
@@ -39,33 +39,6 @@ def fault_response(fault: DatabaseFault, *, rest: bool) -> Response:
     else:
         body = {"errors": [{"message": str(fault), "extensions": {"code": fault.code}}]}
     return Response(orjson.dumps(body), 503, headers=retry_after(fault), media_type=JSON)
-
-
-class DatabaseFaultMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        except Exception as error:
-            fault = database_fault(error)
-            if fault is None or started:
-                raise
-            log_fault(fault, error)
-            rest = str(scope.get("path", "")).startswith(REST_PREFIX)
-            await fault_response(fault, rest=rest)(scope, receive, send)
 
 
 def first_line(error: BaseException) -> str:
