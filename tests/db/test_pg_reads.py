@@ -5,6 +5,8 @@ SQLAlchemy raised them, and a cancelled read gives its connection back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -208,18 +210,12 @@ async def test_a_cut_connection_is_unavailable_and_the_pool_heals(pg_engine):
         reader = Reader(engine)
         assert len(await reader.bakeries(None, 3)) == 3
         # Cut while a read waits for its answer: it fails as the database being gone.
-        lock = await pg_engine.connect()
-        await lock.execute(text("BEGIN"))
-        await lock.execute(text("LOCK TABLE bakeries IN ACCESS EXCLUSIVE MODE"))
-        try:
+        async with bakeries_locked(pg_engine):
             read = asyncio.ensure_future(reader.bakeries(None, 3))
-            await wait_until_blocked(pg_engine)
+            await wait_until(pg_engine, blocked=True)
             await proxy.cut()
             with pytest.raises(Exception) as caught:
                 await read
-        finally:
-            await lock.rollback()
-            await lock.close()
         assert isinstance(database_fault(caught.value), DatabaseUnavailable), caught.value
         assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         await proxy.restore()
@@ -249,19 +245,26 @@ async def wait_until(engine: AsyncEngine, *, blocked: bool) -> None:
     raise AssertionError("a read never waited for the lock" if blocked else "a read still waits")
 
 
-async def wait_until_blocked(engine: AsyncEngine) -> None:
-    await wait_until(engine, blocked=True)
+@asynccontextmanager
+async def bakeries_locked(engine: AsyncEngine) -> AsyncIterator[None]:
+    """`bakeries` locked by a transaction of the test's own, so a read of it waits in PostgreSQL
+    (one of the pool's connections stays checked out meanwhile)."""
+    lock = await engine.connect()
+    await lock.execute(text("BEGIN"))
+    await lock.execute(text("LOCK TABLE bakeries IN ACCESS EXCLUSIVE MODE"))
+    try:
+        yield
+    finally:
+        await lock.rollback()
+        await lock.close()
 
 
 async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
     reader = Reader(pg_engine)
     pool = pg_engine.sync_engine.pool
-    lock = await pg_engine.connect()
-    await lock.execute(text("BEGIN"))
-    await lock.execute(text("LOCK TABLE bakeries IN ACCESS EXCLUSIVE MODE"))
-    try:
+    async with bakeries_locked(pg_engine):
         read = asyncio.ensure_future(reader.bakeries(None, 3))
-        await wait_until_blocked(pg_engine)
+        await wait_until(pg_engine, blocked=True)
         read.cancel()
         with pytest.raises(asyncio.CancelledError):
             await read
@@ -273,9 +276,6 @@ async def test_a_cancelled_read_gives_its_connection_back(pg_engine):
                 break
             await asyncio.sleep(0.01)
         assert pool.checkedout() == 1  # type: ignore[attr-defined]
-    finally:
-        await lock.rollback()
-        await lock.close()
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
     # Every pooled connection is usable: the cancelled one was discarded, not pooled mid-query.
     results = await asyncio.gather(*(reader.bakeries(None, 2) for _ in range(12)))
