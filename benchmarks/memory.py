@@ -33,10 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from app.db.engine import create_engine
-from app.db.migrate import upgrade
-from app.db.seed import SeedSize, seed
+from app.db.seed import SeedSize
 from app.settings import Settings
+from benchmarks.backends import seeded
 from benchmarks.scenarios import BIG, HEAVY, SMALL
 from tests.live.killable import KillableServer
 
@@ -152,15 +151,6 @@ def measure(database: Path, workdir: Path, name: str, concurrency: int, rounds: 
     )
 
 
-async def _seed(database: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{database}")
-    try:
-        await upgrade(engine)
-        await seed(engine, SEED)
-    finally:
-        await engine.dispose()
-
-
 def bound(bursts: list[Burst], cap: int) -> tuple[float, float, float] | None:
     """Growth per request as a line through big and heavy at the same concurrency: (fixed bytes,
     bytes per result node, the bytes at `cap` nodes) of the steepest such line (requests that
@@ -222,7 +212,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     bursts: list[Burst] = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as workdir:
         database = Path(workdir) / "bench.db"
-        asyncio.run(_seed(database))
+        asyncio.run(seeded(f"sqlite+aiosqlite:///{database}", SEED))
         for name in names:
             for concurrency in levels:
                 started = time.perf_counter()

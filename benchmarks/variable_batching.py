@@ -34,9 +34,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from app.db.engine import create_engine
-from app.db.migrate import upgrade
-from app.db.seed import SeedSize, seed
+from app.db.seed import SeedSize
+from benchmarks.backends import seeded
 from tests.live.killable import KillableServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +80,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     output = Path(env.get("BENCH_OUTPUT", str(ROOT / "benchmarks" / "results")))
     with tempfile.TemporaryDirectory(prefix="bench-vb-") as workdir:
         database = Path(workdir) / "bench.db"
-        asyncio.run(_seed(database))
+        asyncio.run(seeded(f"sqlite+aiosqlite:///{database}", SEED))
         server = KillableServer(
             {
                 "BATCHERY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
@@ -102,15 +101,6 @@ def main(env: Mapping[str, str] | None = None) -> int:
         json.dumps({"forms": [asdict(f) for f in forms], "stream": asdict(streamed)}, indent=2)
     )
     return 0
-
-
-async def _seed(database: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{database}")
-    try:
-        await upgrade(engine)
-        await seed(engine, SEED)
-    finally:
-        await engine.dispose()
 
 
 def _variables() -> list[dict[str, str]]:
